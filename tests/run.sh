@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The one test command: installs everything the tests need, then runs every check.
+#   bash tests/run.sh [pytest arguments]
+# Needs root (or passwordless apt) for the Debian packages; it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests drive for real: Prosody 0.12, a Debian 13 root with Prosody 13
+# (debootstrap), the HOCON tool jicofo's packaging uses (ruby-hocon), Lua for Prosody's own
+# config loader, shellcheck, and node for reading config.js as JavaScript.
+packages=(prosody lua5.4 ruby-hocon debootstrap shellcheck nodejs)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A node from elsewhere (nodesource, nvm) is as good as Debian's.
+if command -v node >/dev/null; then
+  missing=("${missing[@]/nodejs}")
+fi
+read -r -a missing <<<"${missing[*]}"
+if ((${#missing[@]})); then
+  echo "Installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Prosody 13 (Debian 13) in a debootstrap root, built once and reused.
+export PROSODY13_ROOT="${PROSODY13_ROOT:-/var/cache/jitsi-meet-gce/trixie}"
+bash tests/make_prosody13_root.sh "$PROSODY13_ROOT"
+
+# Python tools in a virtualenv beside the code.
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+
+echo "Checking style: ruff, shellcheck"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+shellcheck scripts/*.sh tests/*.sh .ci/run
+
+echo "Running the test suite"
+exec .venv/bin/python -m pytest "$@"
