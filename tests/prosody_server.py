@@ -31,7 +31,9 @@ def free_port() -> int:
 def prosody13_root() -> pathlib.Path:
     """The Debian 13 root with Prosody 13; skips (fails in CI) when it was not built."""
     root = pathlib.Path(os.environ.get("PROSODY13_ROOT", "/var/cache/jitsi-meet-gce/trixie"))
-    require((root / ".ready").exists(), f"no Prosody 13 root at {root} (bash tests/run.sh builds it)")
+    require(
+        (root / ".ready").exists(), f"no Prosody 13 root at {root} (bash tests/run.sh builds it)"
+    )
     return root
 
 
@@ -119,7 +121,9 @@ Include "{self.dir}/site.cfg.lua"
         """argv as run as root on this server's system (chrooted for Prosody 13)."""
         return argv if self.root is None else ["chroot", str(self.root), *argv]
 
-    def run(self, argv: list[str], stdin: str = "", timeout: float = 30) -> subprocess.CompletedProcess:
+    def run(
+        self, argv: list[str], stdin: str = "", timeout: float = 30
+    ) -> subprocess.CompletedProcess:
         """Runs a command as root beside this server, with text on stdin, bounded in time."""
         return subprocess.run(
             self.command(argv), input=stdin, capture_output=True, text=True, timeout=timeout
