@@ -1,0 +1,1 @@
+"""One ComponentResource per concern of the deployment; `site.JitsiSite` ties them together."""

@@ -1,0 +1,73 @@
+"""The instance's public address and the firewall rules that open it."""
+
+import dataclasses
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_gcp as gcp
+
+ANYWHERE = "0.0.0.0/0"
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkArgs:
+    project: str
+    region: str
+    # VPC network name the rules apply to (the VM joins the same network).
+    network: str
+    # Network tag the rules target: they open ports on this deployment's VM only.
+    target_tag: str
+    # Who may reach port 22 (the deployment itself connects over SSH).
+    ssh_source_ranges: Sequence[str]
+
+
+class Network(pulumi.ComponentResource):
+    address: pulumi.Output[str]
+    firewalls: list[gcp.compute.Firewall]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("jitsi:site:Network", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        # Reserved, so the address (and a sslip.io domain made from it) survives a VM rebuild.
+        ip = gcp.compute.Address(
+            f"{name}-ip",
+            project=args.project,
+            region=args.region,
+            address_type="EXTERNAL",
+            description="Jitsi Meet public address",
+            opts=child,
+        )
+        web = gcp.compute.Firewall(
+            f"{name}-web",
+            project=args.project,
+            network=args.network,
+            direction="INGRESS",
+            description="Jitsi Meet: HTTPS, HTTP (Let's Encrypt, redirect), media over UDP",
+            allows=[
+                gcp.compute.FirewallAllowArgs(protocol="tcp", ports=["80", "443"]),
+                gcp.compute.FirewallAllowArgs(protocol="udp", ports=["10000"]),
+            ],
+            source_ranges=[ANYWHERE],
+            target_tags=[args.target_tag],
+            opts=child,
+        )
+        ssh = gcp.compute.Firewall(
+            f"{name}-ssh",
+            project=args.project,
+            network=args.network,
+            direction="INGRESS",
+            description="Jitsi Meet: SSH for the deployment and administrators",
+            allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=["22"])],
+            source_ranges=list(args.ssh_source_ranges),
+            target_tags=[args.target_tag],
+            opts=child,
+        )
+        if ANYWHERE in args.ssh_source_ranges:
+            pulumi.log.warn(
+                "jitsi:sshSourceRanges lets the whole Internet reach SSH (0.0.0.0/0); allow only "
+                "your address: pulumi config set --path 'jitsi:sshSourceRanges[0]' 203.0.113.7/32",
+                resource=self,
+            )
+        self.address = ip.address
+        self.firewalls = [web, ssh]
+        self.register_outputs({"address": self.address})

@@ -1,0 +1,54 @@
+"""Remote step 5: prove from the VM that only moderators can open rooms."""
+
+import dataclasses
+
+import pulumi
+import pulumi_command as command
+
+from components.moderators import credentials_json
+from components.remote_host import RemoteHost, command_line
+
+# Every tool whose change could alter the result: any of them changing re-runs the proof.
+TOOLS = ("install_jitsi", "secure_domain", "moderator", "verify_auth")
+
+
+@dataclasses.dataclass(frozen=True)
+class VerificationArgs:
+    host: RemoteHost
+    domain: pulumi.Input[str]
+    guest_domain: pulumi.Input[str]
+    # {name: password} of every moderator, secret.
+    credentials: pulumi.Input[dict]
+    # The last account step.
+    after: pulumi.Resource
+
+
+class Verification(pulumi.ComponentResource):
+    report: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: VerificationArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("jitsi:site:Verification", name, None, opts)
+        host = args.host
+        # Runs on the VM against https://<domain>/http-bind through nginx, with the domain
+        # resolving to the VM itself: no dependence on the deployer's Python, on DNS
+        # propagation or on sslip.io. --insecure is honest: the connection never leaves the
+        # machine, and a self-signed certificate is the default.
+        words = ["python3", host.script("verify_auth.py"), "--domain", args.domain]
+        words += ["--guest-domain", args.guest_domain, "--insecure"]
+        verified = command.remote.Command(
+            f"{name}-auth",
+            connection=host.connection,
+            create=command_line(*words),
+            # A changed moderator set or password changes stdin, which runs the proof again.
+            stdin=credentials_json(args.credentials),
+            triggers=host.triggers(*TOOLS),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[args.after],
+                additional_secret_outputs=["stdout", "stderr"],
+            ),
+        )
+        self.report = verified.stdout
+        self.register_outputs({"report": self.report})

@@ -1,0 +1,215 @@
+"""The stack's settings, read once and validated into a frozen object before any resource.
+
+Reading is synchronous (plain values, no Outputs) so that every mistake stops the program
+before anything is registered, with a message that names the key and shows a good value.
+"""
+
+import dataclasses
+import json
+import types
+from collections.abc import Mapping
+
+import pulumi
+
+import config_rules as rules
+from config_rules import ConfigError
+
+MODERATORS = "jitsi:moderators"
+
+# Public image families, so a new VM always starts from the current patched image.
+IMAGES = {
+    "debian-12": "debian-cloud/debian-12",
+    "debian-13": "debian-cloud/debian-13",
+    "ubuntu-2204": "ubuntu-os-cloud/ubuntu-2204-lts",
+    "ubuntu-2404": "ubuntu-os-cloud/ubuntu-2404-lts-amd64",
+}
+
+# The same defaults Pulumi.yaml declares (a test keeps the two equal); they apply here too
+# because tests and `pulumi` runs without the project file see no declared defaults.
+# Pulumi treats a declared key without a default as required, so optional text settings
+# default to "", which means unset.
+DEFAULTS: dict[str, object] = {
+    "gcp:region": "us-central1",
+    "jitsi:domain": "",
+    "jitsi:guestDomain": "",
+    MODERATORS: {},
+    "jitsi:letsEncryptEmail": "",
+    "jitsi:dnsZone": "",
+    "jitsi:sshSourceRanges": ["0.0.0.0/0"],
+    "jitsi:machineType": "e2-standard-2",
+    "jitsi:image": "debian-12",
+    "jitsi:diskSizeGb": 20,
+    "jitsi:spot": False,
+    "jitsi:network": "default",
+    "jitsi:labels": {},
+    "jitsi:sshUser": "jitsi-deploy",
+    "jitsi:generatedModerators": [],
+}
+
+# Keys whose values are JSON (objects and lists) rather than plain text.
+_JSON_KEYS = {MODERATORS, "jitsi:sshSourceRanges", "jitsi:labels", "jitsi:generatedModerators"}
+KEYS = (
+    "gcp:project",
+    "gcp:region",
+    "gcp:zone",
+    "jitsi:domain",
+    "jitsi:guestDomain",
+    MODERATORS,
+    "jitsi:generatedModerators",
+    "jitsi:letsEncryptEmail",
+    "jitsi:dnsZone",
+    "jitsi:sshSourceRanges",
+    "jitsi:machineType",
+    "jitsi:image",
+    "jitsi:diskSizeGb",
+    "jitsi:spot",
+    "jitsi:network",
+    "jitsi:labels",
+    "jitsi:sshUser",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class StackConfig:
+    project: str
+    region: str
+    zone: str
+    # None: derived from the reserved address (`<ip-with-dashes>.sslip.io`).
+    domain: str | None
+    # None: `guest.<domain>`.
+    guest_domain: str | None
+    # name -> password; kept out of repr so a printed config never shows a password.
+    moderators: Mapping[str, str] = dataclasses.field(repr=False)
+    generated_moderators: tuple[str, ...]
+    lets_encrypt_email: str | None
+    dns_zone: str | None
+    ssh_source_ranges: tuple[str, ...]
+    machine_type: str
+    image: str
+    disk_size_gb: int
+    spot: bool
+    network: str
+    labels: Mapping[str, str]
+    ssh_user: str
+
+    @property
+    def image_family(self) -> str:
+        return IMAGES[self.image]
+
+    @property
+    def moderator_names(self) -> tuple[str, ...]:
+        return tuple(sorted([*self.moderators, *self.generated_moderators]))
+
+
+def load() -> StackConfig:
+    """Reads the stack config of the running program and validates it."""
+    raw = {key: _read(key) for key in KEYS}
+    return validate(raw, moderators_secret=pulumi.runtime.is_config_secret(MODERATORS))
+
+
+def _read(key: str) -> object:
+    namespace, name = key.split(":")
+    text = pulumi.Config(namespace).get(name)
+    if text is None or key not in _JSON_KEYS:
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ConfigError(
+            f"{key} must be structured config; set it with --path, for example "
+            f"pulumi config set --path '{key}[0]' VALUE or '{key}.NAME' VALUE"
+        ) from None
+
+
+def validate(raw: Mapping[str, object], moderators_secret: bool) -> StackConfig:
+    """Turns raw values (None = unset) into a StackConfig, or raises the first ConfigError."""
+    value = {key: DEFAULTS.get(key) if raw.get(key) is None else raw[key] for key in KEYS}
+    value = {key: None if v == "" else v for key, v in value.items()}
+    region = rules.region(value["gcp:region"])
+    zone = rules.zone(value["gcp:zone"] or f"{region}-b", region)
+    domain = value["jitsi:domain"]
+    if domain is not None:
+        domain = rules.fqdn("jitsi:domain", domain, "meet.example.org")
+    guest = value["jitsi:guestDomain"]
+    if guest is not None:
+        guest = rules.fqdn("jitsi:guestDomain", guest, "guest.meet.example.org")
+        if guest == domain:
+            raise ConfigError(
+                f"jitsi:guestDomain must differ from jitsi:domain ({domain!r}); "
+                f"leave it unset for 'guest.{domain}'"
+            )
+    moderators = _moderators(value[MODERATORS], moderators_secret)
+    generated = _generated(value["jitsi:generatedModerators"], moderators)
+    dns_zone = value["jitsi:dnsZone"]
+    if dns_zone is not None:
+        dns_zone = rules.gce_name("jitsi:dnsZone", dns_zone, "example-org")
+        if domain is None:
+            raise ConfigError(
+                "jitsi:dnsZone needs jitsi:domain (a name inside that zone): "
+                "pulumi config set jitsi:domain meet.example.org"
+            )
+    email = value["jitsi:letsEncryptEmail"]
+    image = value["jitsi:image"]
+    if image not in IMAGES:
+        raise ConfigError(
+            f"jitsi:image must be one of {', '.join(IMAGES)} (got {image!r}): "
+            "pulumi config set jitsi:image debian-12"
+        )
+    return StackConfig(
+        project=rules.project_id(value["gcp:project"]),
+        region=region,
+        zone=zone,
+        domain=domain,
+        guest_domain=guest,
+        moderators=types.MappingProxyType(moderators),
+        generated_moderators=generated,
+        lets_encrypt_email=None if email is None else rules.email("jitsi:letsEncryptEmail", email),
+        dns_zone=dns_zone,
+        ssh_source_ranges=rules.ssh_source_ranges(
+            "jitsi:sshSourceRanges", value["jitsi:sshSourceRanges"]
+        ),
+        machine_type=rules.machine_type("jitsi:machineType", value["jitsi:machineType"]),
+        image=image,
+        disk_size_gb=rules.integer("jitsi:diskSizeGb", value["jitsi:diskSizeGb"], 10, 65536, 20),
+        spot=rules.boolean("jitsi:spot", value["jitsi:spot"]),
+        network=rules.gce_name("jitsi:network", value["jitsi:network"], "default"),
+        labels=types.MappingProxyType(rules.labels("jitsi:labels", value["jitsi:labels"])),
+        ssh_user=rules.unix_user("jitsi:sshUser", value["jitsi:sshUser"]),
+    )
+
+
+def _moderators(value: object, is_secret: bool) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{MODERATORS} must be an object of user names to passwords: "
+            f"pulumi config set --secret --path '{MODERATORS}.alice' '<password>'"
+        )
+    names = [rules.moderator_name(MODERATORS, name) for name in value]
+    if value and not is_secret:
+        again = f" (then the same for {', '.join(names[1:])})" if len(names) > 1 else ""
+        raise ConfigError(
+            f"{MODERATORS} is stored in plain text; store the passwords encrypted: "
+            f"pulumi config rm {MODERATORS} && pulumi config set --secret --path "
+            f"'{MODERATORS}.{names[0]}' '<password>'{again}"
+        )
+    return {name: rules.password(MODERATORS, name, value[name]) for name in names}
+
+
+def _generated(value: object, moderators: Mapping[str, str]) -> tuple[str, ...]:
+    key = "jitsi:generatedModerators"
+    if not isinstance(value, list):
+        raise ConfigError(f"{key} must be a list of names: pulumi config set --path '{key}[0]' bob")
+    names = [rules.moderator_name(key, name) for name in value]
+    for name in names:
+        if names.count(name) > 1 or name in moderators:
+            raise ConfigError(
+                f"{key}: {name!r} is listed twice (here or in {MODERATORS}); "
+                "give each moderator one entry"
+            )
+    if not names and not moderators:
+        raise ConfigError(
+            f"no moderator is configured, so nobody could open a room: "
+            f"pulumi config set --secret --path '{MODERATORS}.alice' '<password>' "
+            f"or pulumi config set --path '{key}[0]' alice"
+        )
+    return tuple(sorted(names))

@@ -1,0 +1,182 @@
+"""Checks for single config values: each returns the clean value or raises ConfigError.
+
+Every message names the key, says what is wrong and shows a value that would work, so a
+user can fix the stack from the message alone. Passwords are never part of a message.
+"""
+
+import ipaddress
+import re
+
+import pulumi
+
+# One DNS label: letters, digits and inner hyphens, at most 63 characters (RFC 1035).
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_FQDN = re.compile(rf"^(?:{_LABEL}\.)+[a-z](?:[a-z0-9-]{{0,61}}[a-z0-9])?$")
+# The account names scripts/moderator.py accepts (a lowercase XMPP local part).
+MODERATOR_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MIN_PASSWORD_LENGTH = 12
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}$")
+# Names of Compute Engine and Cloud DNS objects (RFC 1035 style, as the APIs require).
+_GCE_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_PROJECT_ID = re.compile(r"^(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$")
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_UNIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+class ConfigError(pulumi.RunError):
+    """A bad stack setting. RunError makes Pulumi print the message without a traceback."""
+
+
+def fqdn(key: str, value: object, example: str) -> str:
+    if not isinstance(value, str) or len(value) > 253 or not _FQDN.match(value):
+        raise ConfigError(
+            f"{key} must be a lowercase fully qualified domain name such as {example!r} "
+            f"(got {value!r}): pulumi config set {key} {example}"
+        )
+    return value
+
+
+def moderator_name(key: str, name: object) -> str:
+    if not isinstance(name, str) or not MODERATOR_NAME.match(name):
+        raise ConfigError(
+            f"{key}: {name!r} is not a valid moderator name: use 1-64 characters of a-z, 0-9, "
+            "'.', '_' or '-', starting with a letter or digit, for example 'alice'"
+        )
+    return name
+
+
+def password(key: str, name: str, value: object) -> str:
+    """Refuses weak or unusable passwords; the message names the user, never the password."""
+    fix = f"pulumi config set --secret --path '{key}.{name}' '<a password of 12+ characters>'"
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key}.{name}: the password is empty or not text: {fix}")
+    if len(value) < MIN_PASSWORD_LENGTH:
+        raise ConfigError(
+            f"{key}.{name}: the password is shorter than {MIN_PASSWORD_LENGTH} characters: {fix}"
+        )
+    # The password travels as one line on stdin: a newline would cut it short.
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ConfigError(
+            f"{key}.{name}: the password contains a newline or another control character: {fix}"
+        )
+    return value
+
+
+def email(key: str, value: object) -> str:
+    if not isinstance(value, str) or not _EMAIL.match(value):
+        raise ConfigError(
+            f"{key} must be an e-mail address such as 'admin@example.org' (got {value!r}): "
+            f"pulumi config set {key} admin@example.org"
+        )
+    return value
+
+
+def gce_name(key: str, value: object, example: str) -> str:
+    if not isinstance(value, str) or not _GCE_NAME.match(value):
+        raise ConfigError(
+            f"{key} must be a Google Cloud resource name (lowercase letters, digits and "
+            f"hyphens, starting with a letter) such as {example!r} (got {value!r})"
+        )
+    return value
+
+
+def project_id(value: object) -> str:
+    if value is None:
+        raise ConfigError("gcp:project is not set: pulumi config set gcp:project my-project-id")
+    if not isinstance(value, str) or not _PROJECT_ID.match(value):
+        raise ConfigError(
+            f"gcp:project must be a Google Cloud project ID such as 'my-project-id' "
+            f"(got {value!r}): pulumi config set gcp:project my-project-id"
+        )
+    return value
+
+
+def region(value: object) -> str:
+    if not isinstance(value, str) or not _REGION.match(value):
+        raise ConfigError(
+            f"gcp:region must be a Compute Engine region such as 'europe-west1' (got {value!r})"
+        )
+    return value
+
+
+def zone(value: object, in_region: str) -> str:
+    if not isinstance(value, str) or not re.match(rf"^{re.escape(in_region)}-[a-z]$", value):
+        raise ConfigError(
+            f"gcp:zone must be a zone of region {in_region!r} such as '{in_region}-b' "
+            f"(got {value!r}): pulumi config set gcp:zone {in_region}-b"
+        )
+    return value
+
+
+def machine_type(key: str, value: object) -> str:
+    if not isinstance(value, str) or not _MACHINE_TYPE.match(value):
+        raise ConfigError(
+            f"{key} must be a Compute Engine machine type such as 'e2-standard-2' (got {value!r})"
+        )
+    return value
+
+
+def ssh_source_ranges(key: str, value: object) -> tuple[str, ...]:
+    example = f"pulumi config set --path '{key}[0]' 203.0.113.0/24"
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{key} must be a non-empty list of IPv4 CIDRs: {example}")
+    ranges = []
+    for item in value:
+        try:
+            network = ipaddress.ip_network(item, strict=True) if isinstance(item, str) else None
+        except ValueError:
+            network = None
+        # The VM has an IPv4 address only, so an IPv6 range could never reach it.
+        if not isinstance(network, ipaddress.IPv4Network):
+            raise ConfigError(
+                f"{key}: {item!r} is not an IPv4 CIDR such as '203.0.113.0/24' (host bits "
+                f"must be zero; a single address is '203.0.113.7/32'): {example}"
+            )
+        ranges.append(str(network))
+    return tuple(ranges)
+
+
+def integer(key: str, value: object, low: int, high: int, example: int) -> int:
+    try:
+        number = int(value) if isinstance(value, (int, str)) and value != "" else None
+    except ValueError:
+        number = None
+    if number is None or isinstance(value, bool) or not low <= number <= high:
+        raise ConfigError(
+            f"{key} must be a whole number from {low} to {high} (got {value!r}): "
+            f"pulumi config set {key} {example}"
+        )
+    return number
+
+
+def boolean(key: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ConfigError(f"{key} must be true or false (got {value!r}): pulumi config set {key} true")
+
+
+def labels(key: str, value: object) -> dict[str, str]:
+    example = f"pulumi config set --path '{key}.team' video"
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be an object of label names to values: {example}")
+    for name, text in value.items():
+        if not _LABEL_KEY.match(name) or not isinstance(text, str) or not _LABEL_VALUE.match(text):
+            raise ConfigError(
+                f"{key}.{name}: labels need a lowercase name starting with a letter and a value "
+                f"of lowercase letters, digits, '_' or '-' (at most 63 each): {example}"
+            )
+    return dict(value)
+
+
+def unix_user(key: str, value: object) -> str:
+    if not isinstance(value, str) or not _UNIX_USER.match(value) or value == "root":
+        raise ConfigError(
+            f"{key} must be a lowercase Linux user name other than root, such as "
+            f"'jitsi-deploy' (got {value!r})"
+        )
+    return value

@@ -1,0 +1,224 @@
+"""Runs the Pulumi program under mocks and records every resource it registers.
+
+`run_program(config)` executes __main__.py as `pulumi up` would (config in, resources and
+exports out), with Pulumi's mock engine in place of the CLI and the cloud. Each run gets a
+fresh recording monitor and fresh config, so nothing leaks from one test to the next.
+"""
+
+import dataclasses
+import hashlib
+import json
+import logging
+import runpy
+
+import pulumi
+from pulumi.runtime import mocks, rpc
+from support import ROOT
+
+PROJECT_IP = "203.0.113.10"
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockPublicKeyForTestsOnly\n"
+PRIVATE_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-private-key\n-----END OPENSSH PRIVATE KEY-----\n"
+)
+
+
+@dataclasses.dataclass
+class Registration:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    # Inputs as the engine receives them: secrets still wrapped.
+    inputs: dict
+    dependencies: list[str]
+    delete_before_replace: bool
+    deleted_with: str
+    additional_secret_outputs: list[str]
+
+
+@dataclasses.dataclass
+class Run:
+    resources: list[Registration]
+    exports: dict
+    # Export name -> whether the exported Output is secret.
+    secret_exports: dict
+    warnings: list[str]
+    # The exception that stopped the program, when the caller allowed one.
+    error: BaseException | None = None
+
+    def of_type(self, token: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == token]
+
+    def named(self, suffix: str) -> Registration:
+        found = [r for r in self.resources if r.name.endswith(suffix)]
+        assert len(found) == 1, f"expected one resource named *{suffix}, got {found}"
+        return found[0]
+
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.resources}
+
+
+class _Mocks(mocks.Mocks):
+    """Plausible outputs for each resource type; all deterministic."""
+
+    def new_resource(self, args: mocks.MockResourceArgs):
+        outputs = dict(args.inputs)
+        if args.typ == "gcp:compute/address:Address":
+            outputs["address"] = PROJECT_IP
+        elif args.typ == "gcp:compute/instance:Instance":
+            outputs["instanceId"] = "4242424242"
+        elif args.typ == "tls:index/privateKey:PrivateKey":
+            outputs["publicKeyOpenssh"] = PUBLIC_KEY
+            outputs["privateKeyOpenssh"] = PRIVATE_KEY
+        elif args.typ == "random:index/randomPassword:RandomPassword":
+            outputs["result"] = "gen" + hashlib.sha256(args.name.encode()).hexdigest()[:21]
+        return f"{args.name}-id", outputs
+
+    def call(self, args: mocks.MockCallArgs):
+        return {}
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    def __init__(self, mocks_: mocks.Mocks):
+        super().__init__(mocks_)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):  # noqa: N802 (the engine's RPC name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                Registration(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    custom=request.custom,
+                    inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+                    dependencies=list(request.dependencies),
+                    delete_before_replace=request.deleteBeforeReplace,
+                    deleted_with=request.deletedWith,
+                    additional_secret_outputs=list(request.additionalSecretOutputs),
+                )
+            )
+        return response
+
+
+class _Warnings(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def stack_config(**overrides) -> tuple[dict, list[str]]:
+    """A minimal valid stack (gcp:project and one secret moderator) plus overrides.
+
+    Values are given as the engine passes them: text, or JSON text for objects and lists.
+    An override of None removes the key.
+    """
+    config = {
+        "gcp:project": "jitsi-test-project",
+        "jitsi:moderators": json.dumps({"alice": "alice-secret-password-1"}),
+    }
+    config.update({k.replace("__", ":"): v for k, v in overrides.items()})
+    config = {k: v for k, v in config.items() if v is not None}
+    return config, ["jitsi:moderators"]
+
+
+def run_program(config: dict, secret_keys: list[str], monkeypatch, allow_error=False) -> Run:
+    """Runs __main__.py under mocks from the current directory (which holds `scripts/`).
+
+    With allow_error, an exception from the program is returned in `Run.error` together
+    with whatever was registered before it, instead of being raised.
+    """
+    monitor = _RecordingMonitor(_Mocks())
+    warnings = _Warnings()
+    logger = logging.getLogger(f"program-under-test-{id(monitor)}")
+    logger.addHandler(warnings)
+    pulumi.runtime.set_mocks(
+        _Mocks(), project="jitsi", stack="test", preview=False, monitor=monitor, logger=logger
+    )
+    exported: dict = {}
+    monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))
+    pulumi.runtime.set_all_config(config, secret_keys)
+    values: dict = {}
+    secret: dict = {}
+
+    @pulumi.runtime.test
+    def program():
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        waits = []
+        for name, value in exported.items():
+            out = pulumi.Output.from_input(value)
+            waits.append(out.apply(lambda v, n=name: values.__setitem__(n, v)))
+            waits.append(
+                pulumi.Output.from_input(out.is_secret()).apply(
+                    lambda s, n=name: secret.__setitem__(n, s)
+                )
+            )
+        return pulumi.Output.all(*waits)
+
+    error = None
+    try:
+        program()
+    except Exception as exc:
+        if not allow_error:
+            raise
+        error = exc
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+        logger.removeHandler(warnings)
+    return Run(monitor.registrations, values, secret, warnings.messages, error)
+
+
+# The tools the remote steps run, each with a helper module, as stand-ins for scripts/.
+FAKE_SCRIPTS = (
+    "install_jitsi.sh",
+    "install_jitsi_wait.py",
+    "secure_domain.py",
+    "secure_domain_prosody.py",
+    "moderator.py",
+    "verify_auth.py",
+)
+
+
+def fake_checkout(tmp_path, monkeypatch):
+    """A project directory with a scripts/ folder of stand-ins; the program runs from it."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    for name in FAKE_SCRIPTS:
+        (scripts / name).write_text(f"# stand-in for {name}\n")
+    # Byte code must neither be shipped nor change a fingerprint.
+    (scripts / "__pycache__").mkdir()
+    (scripts / "__pycache__" / "moderator.cpython-311.pyc").write_bytes(b"\0")
+    monkeypatch.chdir(tmp_path)
+    return scripts
+
+
+def unwrap(value):
+    """The value with every secret wrapper removed (for comparing and searching)."""
+    if isinstance(value, pulumi.FileAsset):
+        return {"fileAsset": value.path}
+    if rpc.is_rpc_secret(value):
+        return unwrap(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def outside_secrets(value):
+    """The value with every secret replaced by a placeholder: what is stored in plain text."""
+    if isinstance(value, pulumi.FileAsset):
+        return {"fileAsset": value.path}
+    if rpc.is_rpc_secret(value):
+        return "[secret]"
+    if isinstance(value, dict):
+        return {k: outside_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [outside_secrets(v) for v in value]
+    return value

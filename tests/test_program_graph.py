@@ -1,0 +1,250 @@
+"""The resource graph: components, the order of the remote steps, firewall, VM, DNS."""
+
+import itertools
+import shlex
+
+import pytest
+from program_mocks import PROJECT_IP, fake_checkout, run_program, stack_config
+from support import ROOT
+
+COMMAND = "command:remote:Command"
+COPY = "command:remote:CopyToRemote"
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    fake_checkout(tmp_path, monkeypatch)
+
+    def go(**overrides):
+        cfg, keys = stack_config(**overrides)
+        return run_program(cfg, keys, monkeypatch)
+
+    return go
+
+
+def _depends_on(run, resource, target) -> bool:
+    """Whether `resource` waits for `target`, directly or through other resources."""
+    by_urn = run.by_urn()
+    seen, todo = set(), list(resource.dependencies)
+    while todo:
+        urn = todo.pop()
+        if urn == target.urn:
+            return True
+        if urn not in seen and urn in by_urn:
+            seen.add(urn)
+            todo.extend(by_urn[urn].dependencies)
+    return False
+
+
+def test_every_resource_belongs_to_a_component(run):
+    result = run()
+    components = {r.urn for r in result.resources if not r.custom}
+    site = result.named("jitsi")
+    assert site.type == "jitsi:site:Site" and site.parent.endswith(
+        "pulumi:pulumi:Stack::jitsi-test"
+    )
+    for resource in result.resources:
+        if resource is not site:
+            assert resource.parent in components, resource.name
+
+
+def test_remote_steps_run_in_order_each_after_the_one_before(run):
+    result = run(
+        jitsi__moderators='{"carol": "carol-secret-password", "alice": "alice-secret-password"}',
+        jitsi__generatedModerators='["bob"]',
+    )
+    copies = result.of_type(COPY)
+    steps = [
+        result.named("setup-wait-for-boot"),
+        *copies,
+        result.named("setup-install"),
+        result.named("setup-secure"),
+        result.named("moderator-alice"),
+        result.named("moderator-bob"),
+        result.named("moderator-carol"),
+        result.named("verify-auth"),
+    ]
+    # Each step waits directly for the one before: a chain, one SSH session at a time.
+    for before, after in itertools.pairwise(steps):
+        assert before.urn in after.dependencies, f"{after.name} does not wait for {before.name}"
+    assert sorted(c.name for c in copies) == [
+        f"jitsi-setup-copy-{n}"
+        for n in sorted(
+            [
+                "install_jitsi.sh",
+                "install_jitsi_wait.py",
+                "moderator.py",
+                "secure_domain.py",
+                "secure_domain_prosody.py",
+                "verify_auth.py",
+            ]
+        )
+    ]
+
+
+def test_address_firewall_and_dns_record_exist_before_anything_runs_on_the_vm(run):
+    result = run(jitsi__domain="meet.example.org", jitsi__dnsZone="example-org")
+    first_step = result.named("setup-wait-for-boot")
+    install = result.named("setup-install")
+    for name in ("net-ip", "net-web", "net-ssh", "dns-a"):
+        prerequisite = result.named(name)
+        assert _depends_on(result, first_step, prerequisite), name
+        assert _depends_on(result, install, prerequisite), name
+
+
+def test_dns_record_points_the_domain_at_the_reserved_address(run):
+    record = run(jitsi__domain="meet.example.org", jitsi__dnsZone="example-org").named("dns-a")
+    assert record.type == "gcp:dns/recordSet:RecordSet"
+    assert record.inputs["name"] == "meet.example.org."
+    assert record.inputs["managedZone"] == "example-org"
+    assert (record.inputs["type"], record.inputs["rrdatas"]) == ("A", [PROJECT_IP])
+
+
+def test_without_dns_zone_no_record_and_an_sslip_domain(run):
+    result = run()
+    assert result.of_type("gcp:dns/recordSet:RecordSet") == []
+    assert result.exports["domain"] == "203-0-113-10.sslip.io"
+    assert result.exports["guestDomain"] == "guest.203-0-113-10.sslip.io"
+
+
+def test_firewall_opens_web_and_media_to_all_and_ssh_only_to_the_given_ranges(run):
+    result = run(jitsi__sshSourceRanges='["198.51.100.0/24", "203.0.113.7/32"]')
+    tags = result.named("host-vm").inputs["tags"]
+    web, ssh = result.named("net-web").inputs, result.named("net-ssh").inputs
+    assert {(a["protocol"], tuple(a["ports"])) for a in web["allows"]} == {
+        ("tcp", ("80", "443")),
+        ("udp", ("10000",)),
+    }
+    assert web["sourceRanges"] == ["0.0.0.0/0"]
+    assert [(a["protocol"], a["ports"]) for a in ssh["allows"]] == [("tcp", ["22"])]
+    assert ssh["sourceRanges"] == ["198.51.100.0/24", "203.0.113.7/32"]
+    for rule in (web, ssh):
+        assert rule["direction"] == "INGRESS" and rule["targetTags"] == tags
+    assert not any("0.0.0.0/0" in w for w in result.warnings)
+
+
+def test_ssh_open_to_the_world_is_warned_about(run):
+    result = run()
+    assert any("0.0.0.0/0" in w and "jitsi:sshSourceRanges" in w for w in result.warnings)
+
+
+def test_vm_is_shielded_has_no_service_account_and_takes_the_deploy_key(run):
+    vm = run(jitsi__labels='{"team": "video"}').named("host-vm").inputs
+    assert vm["shieldedInstanceConfig"] == {
+        "enableSecureBoot": True,
+        "enableVtpm": True,
+        "enableIntegrityMonitoring": True,
+    }
+    # No service account at all: no token on the VM, so no scope to abuse.
+    assert "serviceAccount" not in vm
+    assert vm["allowStoppingForUpdate"] is True
+    assert vm["metadata"]["enable-oslogin"] == "FALSE"
+    user, key = vm["metadata"]["ssh-keys"].split(":", 1)
+    assert user == "jitsi-deploy" and key.startswith("ssh-ed25519 AAAA")
+    assert vm["labels"] == {"app": "jitsi-meet", "team": "video"}
+    assert vm["networkInterfaces"][0]["accessConfigs"][0]["natIp"] == PROJECT_IP
+    assert vm["machineType"] == "e2-standard-2" and vm["zone"] == "us-central1-b"
+
+
+def test_vm_rebuild_releases_the_address_first(run):
+    assert run().named("host-vm").delete_before_replace is True
+
+
+def test_spot_vm_is_stopped_not_deleted_when_preempted(run):
+    scheduling = run(jitsi__spot="true").named("host-vm").inputs["scheduling"]
+    assert scheduling["provisioningModel"] == "SPOT"
+    assert scheduling["instanceTerminationAction"] == "STOP"
+    assert run().named("host-vm").inputs["scheduling"]["provisioningModel"] == "STANDARD"
+
+
+def test_commands_match_the_scripts_contracts(run):
+    result = run(
+        jitsi__domain="meet.example.org",
+        jitsi__letsEncryptEmail="o'brien@example.org",
+        jitsi__sshUser="deployer",
+    )
+    home = "/home/deployer/jitsi-deploy"
+    install = shlex.split(result.named("setup-install").inputs["create"])
+    assert install == [
+        "sudo",
+        "bash",
+        f"{home}/install_jitsi.sh",
+        "--domain",
+        "meet.example.org",
+        "--letsencrypt-email",
+        "o'brien@example.org",
+    ]
+    secure = shlex.split(result.named("setup-secure").inputs["create"])
+    assert secure == [
+        "sudo",
+        "python3",
+        f"{home}/secure_domain.py",
+        "--domain",
+        "meet.example.org",
+        "--guest-domain",
+        "guest.meet.example.org",
+    ]
+    verify = shlex.split(result.named("verify-auth").inputs["create"])
+    assert verify == [
+        "python3",
+        f"{home}/verify_auth.py",
+        "--domain",
+        "meet.example.org",
+        "--guest-domain",
+        "guest.meet.example.org",
+        "--insecure",
+    ]
+    for copy in result.of_type(COPY):
+        assert copy.inputs["remotePath"] == f"{home}/{copy.name.removeprefix('jitsi-setup-copy-')}"
+
+
+def test_self_signed_install_has_no_email_option(run):
+    assert "--letsencrypt-email" not in run().named("setup-install").inputs["create"]
+
+
+def test_ssh_connection_gives_a_fresh_vm_minutes_to_come_up(run):
+    connection = run().named("setup-wait-for-boot").inputs["connection"]["value"]
+    assert connection["user"] == "jitsi-deploy" and connection["host"] == PROJECT_IP
+    # 100 ms doubling by 1.5 up to 5 s between dials: 60 failed dials take about 5 minutes.
+    assert connection["dialErrorLimit"] >= 60
+    assert connection["perDialTimeout"] >= 10
+
+
+def test_minimal_stack_builds_everything_and_exports_how_to_reach_it(run):
+    result = run()
+    types = {r.type for r in result.resources}
+    assert {
+        "gcp:compute/address:Address",
+        "gcp:compute/firewall:Firewall",
+        "gcp:compute/instance:Instance",
+        "tls:index/privateKey:PrivateKey",
+        COPY,
+        COMMAND,
+    } <= types
+    assert result.exports["url"] == "https://203-0-113-10.sslip.io/"
+    assert result.exports["ip"] == PROJECT_IP
+    assert result.exports["moderators"] == ["alice"]
+    assert result.exports["sshUser"] == "jitsi-deploy"
+    assert "ssh -i jitsi-deploy.key jitsi-deploy@203.0.113.10" in result.exports["sshCommand"]
+    assert result.exports["generatedPasswords"] == {}
+
+
+def test_the_real_checkout_ships_every_script_and_no_byte_code(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    cfg, keys = stack_config()
+    result = run_program(cfg, keys, monkeypatch)
+    shipped = sorted(c.inputs["source"].path for c in result.of_type(COPY))
+    expected = sorted(
+        f"scripts/{p.name}"
+        for p in (ROOT / "scripts").iterdir()
+        if p.is_file() and p.suffix != ".pyc"
+    )
+    assert shipped == expected
+    for tool in ("install_jitsi.sh", "secure_domain.py", "moderator.py", "verify_auth.py"):
+        assert f"scripts/{tool}" in shipped
+
+
+def test_first_step_waits_for_boot_and_makes_the_scripts_folder(run):
+    create = run(jitsi__sshUser="deployer").named("setup-wait-for-boot").inputs["create"]
+    assert "cloud-init status --wait" in create and "command -v cloud-init" in create
+    assert create.endswith("mkdir -p /home/deployer/jitsi-deploy")

@@ -1,0 +1,162 @@
+"""Secrets stay secret, and a second run with the same config changes nothing."""
+
+import hashlib
+import json
+
+import pytest
+from program_mocks import fake_checkout, outside_secrets, run_program, stack_config, unwrap
+
+PASSWORDS = {"alice": "alice-secret-password-1", "bob": "bob-secret-pass-2"}
+COMMAND = "command:remote:Command"
+
+
+@pytest.fixture
+def scripts(tmp_path, monkeypatch):
+    return fake_checkout(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def run(scripts, monkeypatch):
+    def go(passwords=PASSWORDS, **overrides):
+        cfg, keys = stack_config(
+            jitsi__moderators=json.dumps(passwords),
+            jitsi__generatedModerators='["carol"]',
+            **overrides,
+        )
+        return run_program(cfg, keys, monkeypatch)
+
+    return go
+
+
+def _all_passwords(result) -> list[str]:
+    return [*PASSWORDS.values(), *result.exports["generatedPasswords"].values()]
+
+
+def _forms(password: str) -> list[str]:
+    """The password and the digests someone might put in a trigger."""
+    data = password.encode()
+    return [password] + [hashlib.new(a, data).hexdigest() for a in ("md5", "sha1", "sha256")]
+
+
+def test_no_password_or_digest_appears_outside_a_secret(run):
+    result = run()
+    assert len(_all_passwords(result)) == 3
+    for resource in result.resources:
+        plain = json.dumps(outside_secrets(resource.inputs))
+        for password in _all_passwords(result):
+            for form in _forms(password):
+                assert form not in plain, f"{resource.name} exposes a password"
+
+
+def test_no_password_in_any_command_line_even_inside_a_secret(run):
+    result = run()
+    for command in result.of_type(COMMAND):
+        lines = json.dumps([unwrap(command.inputs.get(k)) for k in ("create", "update", "delete")])
+        triggers = json.dumps(unwrap(command.inputs.get("triggers")))
+        for password in _all_passwords(result):
+            for form in _forms(password):
+                assert form not in lines and form not in triggers, command.name
+
+
+def test_every_stdin_carrying_a_password_is_secret(run):
+    result = run()
+    carrying = 0
+    for command in result.of_type(COMMAND):
+        stdin = command.inputs.get("stdin")
+        if any(p in json.dumps(unwrap(stdin)) for p in _all_passwords(result)):
+            carrying += 1
+            assert outside_secrets(stdin) == "[secret]", command.name
+    # Three account steps and the verification.
+    assert carrying == 4
+
+
+def test_moderator_steps_keep_the_password_on_stdin_only(run):
+    result = run()
+    generated = result.exports["generatedPasswords"]["carol"]
+    instance = result.named("host-vm")
+    for user, password in [*PASSWORDS.items(), ("carol", generated)]:
+        step = result.named(f"moderator-{user}")
+        assert unwrap(step.inputs["stdin"]) == password + "\n"
+        assert step.inputs["logging"] == "none"
+        assert {"stdout", "stderr"} <= set(step.additional_secret_outputs)
+        assert step.delete_before_replace is True
+        assert step.deleted_with == instance.urn
+        assert "environment" not in step.inputs
+        assert f" set {user} " in step.inputs["create"] and step.inputs["update"]
+        assert f" remove {user} " in step.inputs["delete"]
+
+
+def test_verification_gets_every_credential_as_secret_json(run):
+    result = run()
+    stdin = result.named("verify-auth").inputs["stdin"]
+    assert outside_secrets(stdin) == "[secret]"
+    expected = {**PASSWORDS, "carol": result.exports["generatedPasswords"]["carol"]}
+    assert json.loads(unwrap(stdin)) == expected
+
+
+def test_secret_outputs_are_secret_and_the_rest_hold_no_password(run):
+    result = run()
+    assert result.secret_exports["generatedPasswords"] is True
+    assert result.secret_exports["sshPrivateKey"] is True
+    assert result.exports["moderators"] == ["alice", "bob", "carol"]
+    plain = json.dumps({k: v for k, v in result.exports.items() if not result.secret_exports[k]})
+    for password in _all_passwords(result):
+        assert password not in plain
+    assert "PRIVATE KEY" not in plain
+
+
+def test_ssh_private_key_is_secret_wherever_it_is_used(run):
+    result = run()
+    for resource in result.resources:
+        assert "PRIVATE KEY" not in json.dumps(outside_secrets(resource.inputs)), resource.name
+
+
+def test_second_run_with_the_same_config_changes_no_input(run):
+    first, second = run().by_urn(), run().by_urn()
+    assert first.keys() == second.keys()
+    for urn, a in first.items():
+        b = second[urn]
+        assert unwrap(a.inputs) == unwrap(b.inputs), a.name
+        assert outside_secrets(a.inputs) == outside_secrets(b.inputs), a.name
+
+
+def _triggers(result) -> dict[str, list]:
+    return {r.name: r.inputs.get("triggers") for r in result.resources if "triggers" in r.inputs}
+
+
+def test_a_changed_script_reruns_its_step_and_what_builds_on_it(run, scripts):
+    before = _triggers(run())
+    (scripts / "install_jitsi_wait.py").write_text("# changed\n")
+    after = _triggers(run())
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"jitsi-setup-install", "jitsi-setup-secure", "jitsi-verify-auth"}
+
+    (scripts / "moderator.py").write_text("# changed\n")
+    again = _triggers(run())
+    changed = {name for name in after if after[name] != again[name]}
+    assert changed == {
+        "jitsi-moderator-alice",
+        "jitsi-moderator-bob",
+        "jitsi-moderator-carol",
+        "jitsi-verify-auth",
+    }
+
+
+def test_a_changed_password_updates_stdin_only_so_the_step_runs_update(run):
+    first = run().by_urn()
+    second = run(passwords={**PASSWORDS, "bob": "a-brand-new-password"}).by_urn()
+    assert first.keys() == second.keys()
+    for urn, a in first.items():
+        b = second[urn]
+        differs = {k for k in a.inputs if unwrap(a.inputs[k]) != unwrap(b.inputs.get(k))}
+        if a.name in ("jitsi-moderator-bob", "jitsi-verify-auth"):
+            # stdin differs, triggers do not: Pulumi updates in place instead of replacing.
+            assert differs == {"stdin"}, a.name
+        else:
+            assert differs == set(), a.name
+
+
+def test_missing_script_stops_the_program_with_its_name(run, scripts):
+    (scripts / "verify_auth.py").unlink()
+    with pytest.raises(Exception, match=r"verify_auth\* not found"):
+        run()
