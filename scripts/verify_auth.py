@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Proves a Jitsi Meet server is secured, by logging in over its public BOSH endpoint.
+
+    verify_auth.py --domain DOMAIN [--guest-domain GUEST] [--bosh-url URL]
+                   [--ca-file FILE | --insecure] [--timeout SECONDS]  < moderators.json
+
+stdin: {"user": "password", ...} (empty: no moderator checks). One line per check: PASS, FAIL or
+SKIP, the check, and what the server said. Exit 0 when no check failed, 1 when one did or the
+endpoint is unusable, 2 for bad arguments. Python 3 standard library only: it runs on the VM.
+"""
+
+import sys
+
+import verify_auth_args as cli
+from verify_auth_bosh import Deadline, Endpoint, EndpointError
+from verify_auth_checks import (
+    FAIL,
+    Probe,
+    anonymous_refused,
+    config_js_names_guest,
+    guest_allowed,
+    moderators_authenticate,
+)
+from verify_auth_focus import focus_requires_login
+
+CHECKS = [
+    anonymous_refused,
+    guest_allowed,
+    moderators_authenticate,
+    config_js_names_guest,
+    focus_requires_login,
+]
+# The whole run's budget: 12 times --timeout, plus 30 s for the focus check's two waits (for
+# its answer as guest and as moderator). Bounded however slow the server is.
+RUN_BUDGET_STEPS, RUN_BUDGET_EXTRA = 12, 30
+
+
+def probe_from(argv: list[str]) -> Probe:
+    args = cli.parse(argv)
+    accounts = cli.moderators(cli.read_stdin(), args.domain)
+    tls = cli.tls_context(args) if args.bosh_url.startswith("https:") else None
+    return Probe(
+        endpoint=Endpoint(args.bosh_url, tls, args.timeout),
+        domain=args.domain,
+        guest=args.guest_domain,
+        moderators=accounts,
+        run=Deadline(RUN_BUDGET_STEPS * args.timeout + RUN_BUDGET_EXTRA),
+        timeout=args.timeout,
+    )
+
+
+def main(argv: list[str]) -> int:
+    try:
+        probe = probe_from(argv)
+    except cli.UsageError as error:
+        print(f"verify_auth.py: error: {error}", file=sys.stderr)
+        return 2
+    counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
+    for number, check in enumerate(CHECKS, start=1):
+        try:
+            results = check(probe)
+        except EndpointError as error:
+            # Nothing later can reach the server either: say so once and stop.
+            print(f"{FAIL} {number} {probe.endpoint.url.geturl()} is unusable: {error}", flush=True)
+            print("verify_auth.py: stopped; the remaining checks did not run", file=sys.stderr)
+            return 1
+        for result in results:
+            counts[result.status] += 1
+            print(result.line(), flush=True)
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+    print(f"verify_auth.py: {summary}", file=sys.stderr)
+    return 1 if counts[FAIL] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,91 @@
+"""Check 5: the conference focus (jicofo) lets only authenticated users create rooms.
+
+Jitsi's web client asks `focus.DOMAIN` for a room with a `conference` IQ before joining the MUC.
+jicofo, with XMPP authentication on, answers `not-authorized` when the requester's JID is not on
+the login domain and the room does not exist yet, and needs a `machine-uid` from authenticated
+users. The probe sends the same request for a fresh random room, once as a guest and once as a
+moderator. Jicofo drops a room nobody joins, so the moderator's request leaves nothing behind.
+"""
+
+import secrets
+
+from verify_auth_checks import FAIL, PASS, SKIP, Probe, Result, guarded
+from verify_auth_sasl import Anonymous
+from verify_auth_xmpp import ProtocolError, error_condition
+
+FOCUS_NS = "http://jitsi.org/protocol/focus"
+# What a server says when no focus answers at focus.DOMAIN: nothing to judge, so SKIP. Prosody
+# bounces stanzas for a declared but disconnected component with remote-server-timeout, and for
+# an undeclared domain (without server-to-server) with not-allowed; jicofo uses neither here.
+NO_FOCUS = {
+    "not-allowed",
+    "service-unavailable",
+    "item-not-found",
+    "remote-server-not-found",
+    "remote-server-timeout",
+    "feature-not-implemented",
+}
+
+
+def _room_request(domain: str) -> tuple[str, str]:
+    room = f"verify-auth-{secrets.token_hex(6)}@conference.{domain}"
+    request = (
+        f"<conference xmlns='{FOCUS_NS}' room='{room}' machine-uid='{secrets.token_hex(16)}'/>"
+    )
+    return room, request
+
+
+def ask_focus(probe: Probe, client, wait: float) -> str:
+    """'accepted', the error condition, or 'timeout', for one new-room request."""
+    room, request = _room_request(probe.domain)
+    answer = client.iq("set", request, to=f"focus.{probe.domain}", wait=wait)
+    if answer is None:
+        return "timeout"
+    if answer.get("type") == "result":
+        return "accepted"
+    return error_condition(answer)
+
+
+def _as_moderator(probe: Probe, wait: float) -> tuple[str, str]:
+    user, password = next(iter(probe.moderators.items()))
+    with probe.session(probe.domain, extra=wait) as client:
+        mechanism = probe.password_mechanism(client, user, password)
+        if mechanism is None or not client.authenticate(mechanism)[0]:
+            return user, "login failed"
+        client.bind()
+        return user, ask_focus(probe, client, wait)
+
+
+def focus_requires_login(probe: Probe) -> list[Result]:
+    focus = f"focus.{probe.domain}"
+    check = f"5 {focus} refuses a guest's new room and accepts a moderator's"
+    if not probe.guest:
+        return [Result(SKIP, check, "no --guest-domain given")]
+    # Two whole BOSH waits, so a slow focus still gets a second poll.
+    wait = max(probe.timeout, 12.0)
+    results: list[Result] = []
+    with guarded(check, results):
+        with probe.session(probe.guest, extra=wait) as client:
+            if not client.authenticate(Anonymous())[0]:
+                raise ProtocolError(f"anonymous login to {probe.guest} failed (see check 2)")
+            client.bind()
+            guest = ask_focus(probe, client, wait)
+        if guest == "timeout" or guest.partition(":")[0] in NO_FOCUS:
+            seen = "no answer" if guest == "timeout" else guest
+            return [Result(SKIP, check, f"no conference focus answers at {focus} ({seen})")]
+        if guest == "accepted":
+            seen = "a guest was allowed to create a room: jicofo does not require authentication"
+            return [Result(FAIL, check, seen)]
+        if guest != "not-authorized":
+            return [Result(FAIL, check, f"a guest's request got {guest}, not not-authorized")]
+        if not probe.moderators:
+            seen = "guest refused, but no moderator credentials to show the focus works at all"
+            return [Result(SKIP, check, seen)]
+        user, moderator = _as_moderator(probe, wait)
+        if moderator == "accepted":
+            return [Result(PASS, check, f"guest: not-authorized; moderator {user}: accepted")]
+        if moderator == "login failed":
+            return [Result(SKIP, check, f"guest refused; moderator {user} cannot log in (check 3)")]
+        seen = f"moderator {user}'s request got {moderator}; is jicofo's login-url {probe.domain}?"
+        results.append(Result(FAIL, check, seen))
+    return results

@@ -1,0 +1,144 @@
+"""An XMPP client session over BOSH: stream features, SASL, stream restart, resource bind, IQs."""
+
+import base64
+import secrets
+import xml.etree.ElementTree as ET
+
+from verify_auth_bosh import BOSH_WAIT, BoshSession, Deadline, Endpoint
+from verify_auth_sasl import SaslError
+
+STREAM_NS = "http://etherx.jabber.org/streams"
+SASL_NS = "urn:ietf:params:xml:ns:xmpp-sasl"
+BIND_NS = "urn:ietf:params:xml:ns:xmpp-bind"
+SESSION_NS = "urn:ietf:params:xml:ns:xmpp-session"
+STANZAS_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+
+class ProtocolError(Exception):
+    """The server said something an XMPP server may not say at this point."""
+
+
+def local_name(element: ET.Element) -> str:
+    return element.tag.rpartition("}")[2]
+
+
+def error_condition(element: ET.Element) -> str:
+    """The defined condition of a SASL <failure/> or a stanza's <error/>, e.g. not-authorized."""
+    error = element if local_name(element) == "failure" else element.find("{*}error")
+    if error is None:
+        return "no error element"
+    names = [local_name(child) for child in error if local_name(child) != "text"]
+    text = error.findtext("{*}text")
+    condition = names[0] if names else "no condition given"
+    return f"{condition}: {text.strip()}" if text and text.strip() else condition
+
+
+class XmppClient:
+    """One client session to `domain`; use as a context manager so the session always ends."""
+
+    def __init__(self, endpoint: Endpoint, domain: str, deadline: Deadline):
+        self.domain = domain
+        self.deadline = deadline
+        self.bosh = BoshSession(endpoint, domain)
+        self.jid: str | None = None
+        self._pending: list[ET.Element] = []
+        self._features: ET.Element | None = None
+
+    def __enter__(self) -> "XmppClient":
+        try:
+            self._pending = self.bosh.open(self.deadline)
+            self._features = self._wait_for(lambda el: el.tag == f"{{{STREAM_NS}}}features")
+        except BaseException:
+            self.bosh.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.bosh.close()
+
+    def _take(self, wanted) -> ET.Element | None:
+        for index, element in enumerate(self._pending):
+            if wanted(element):
+                return self._pending.pop(index)
+        return None
+
+    def _wait_for(self, wanted) -> ET.Element:
+        """The next element that `wanted` accepts, polling the server until the deadline."""
+        while (found := self._take(wanted)) is None:
+            self._pending.extend(self.bosh.send("", self.deadline))
+        return found
+
+    def mechanisms(self) -> list[str]:
+        """The SASL mechanisms the server offered on this stream."""
+        assert self._features is not None
+        found = self._features.findall(f"{{{SASL_NS}}}mechanisms/{{{SASL_NS}}}mechanism")
+        return [(m.text or "").strip() for m in found]
+
+    def authenticate(self, mechanism) -> tuple[bool, str]:
+        """Runs one SASL exchange: (True, "") on success, else (False, the server's condition)."""
+        initial = mechanism.initial()
+        text = "=" if not initial else base64.b64encode(initial).decode()
+        auth = f"<auth xmlns='{SASL_NS}' mechanism='{mechanism.name}'>{text}</auth>"
+        reply = self.bosh.send(auth, self.deadline)
+        while True:
+            self._pending.extend(reply)
+            answer = self._wait_for(lambda el: el.tag.startswith(f"{{{SASL_NS}}}"))
+            kind = local_name(answer)
+            data = _b64(answer.text)
+            if kind == "failure":
+                return False, error_condition(answer)
+            if kind == "success":
+                mechanism.check_success(data)
+                return True, ""
+            if kind != "challenge":
+                raise ProtocolError(f"unexpected SASL element <{kind}/>")
+            response = base64.b64encode(mechanism.respond(data)).decode()
+            reply = self.bosh.send(
+                f"<response xmlns='{SASL_NS}'>{response}</response>", self.deadline
+            )
+
+    def bind(self) -> str:
+        """Restarts the stream after SASL and binds a resource; returns the full JID."""
+        self._pending = self.bosh.restart(self.deadline)
+        features = self._wait_for(lambda el: el.tag == f"{{{STREAM_NS}}}features")
+        resource = f"verify-auth-{secrets.token_hex(4)}"
+        bind = f"<bind xmlns='{BIND_NS}'><resource>{resource}</resource></bind>"
+        answer = self.iq("set", bind, to=None)
+        if answer is None or answer.get("type") != "result":
+            seen = "no answer" if answer is None else error_condition(answer)
+            raise ProtocolError(f"resource binding failed ({seen})")
+        self.jid = (answer.findtext(f"{{{BIND_NS}}}bind/{{{BIND_NS}}}jid") or "").strip()
+        # Old servers require the RFC 3921 session; current ones mark it optional or omit it.
+        session = features.find(f"{{{SESSION_NS}}}session")
+        if session is not None and session.find(f"{{{SESSION_NS}}}optional") is None:
+            self.iq("set", f"<session xmlns='{SESSION_NS}'/>", to=None)
+        return self.jid
+
+    def iq(self, kind: str, payload: str, to: str | None, wait: float | None = None):
+        """Sends an IQ and returns its answer, or None when none came within `wait` seconds."""
+        iq_id = secrets.token_hex(6)
+        to_attr = f" to='{to}'" if to else ""
+        stanza = f"<iq xmlns='jabber:client' type='{kind}' id='{iq_id}'{to_attr}>{payload}</iq>"
+        self._pending.extend(self.bosh.send(stanza, self.deadline))
+        reply_deadline = self.deadline if wait is None else Deadline(wait, self.deadline)
+
+        def answers(el: ET.Element) -> bool:
+            return local_name(el) == "iq" and el.get("id") == iq_id
+
+        while (found := self._take(answers)) is None:
+            # Start a poll only while the server's whole hold time fits in the budget, so running
+            # out of time is a clean "no answer", not a broken connection.
+            if wait is not None and reply_deadline.left() < BOSH_WAIT + 1:
+                return None
+            self._pending.extend(self.bosh.send("", reply_deadline))
+        return found
+
+
+def _b64(text: str | None) -> bytes:
+    text = (text or "").strip()
+    if text in ("", "="):
+        return b""
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise SaslError("the server's SASL data is not base64") from None

@@ -1,0 +1,107 @@
+"""verify_auth.py without a server: SCRAM arithmetic, the config.js reader, argument errors."""
+
+import subprocess
+import sys
+
+import pytest
+from support import SCRIPTS, upstream_dir, upstream_version_names
+
+sys.path.insert(0, str(SCRIPTS))  # the probe's modules import each other as siblings
+import verify_auth_configjs as configjs  # noqa: E402
+from verify_auth_sasl import SaslError, ScramSha1  # noqa: E402
+
+PASSWORD = "pencil-Secret-42"
+
+
+def test_scram_sha1_matches_the_rfc_5802_example():
+    # The worked example of RFC 5802 section 5: user "user", password "pencil".
+    scram = ScramSha1("user", "pencil", nonce="fyko+d2lbbFgONRv9qkxdawL")
+    assert scram.initial() == b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL"
+    server_first = b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096"
+    assert scram.respond(server_first) == (
+        b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="
+    )
+    scram.check_success(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=")
+
+
+def test_scram_rejects_a_server_that_does_not_know_the_account():
+    scram = ScramSha1("user", "pencil", nonce="fyko+d2lbbFgONRv9qkxdawL")
+    scram.respond(b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096")
+    with pytest.raises(SaslError, match="signature"):
+        scram.check_success(b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+
+
+@pytest.mark.parametrize(
+    "challenge",
+    [b"r=someone-elses-nonce,s=QSXCR+Q6sek8bf92,i=4096", b"r=abcXYZ,s=QSXC,i=999999999"],
+)
+def test_scram_rejects_a_bad_challenge(challenge):
+    with pytest.raises(SaslError):
+        ScramSha1("user", "pencil", nonce="abc").respond(challenge)
+
+
+@pytest.mark.parametrize("version", upstream_version_names())
+def test_config_js_of_every_upstream_version(version):
+    path = upstream_dir(version) / "etc/jitsi/meet/meet.example.com-config.js"
+    text = path.read_text()
+    # Upstream ships the key commented out: that is "not set", not the example value.
+    assert configjs.anonymous_domain(text) is None
+    enabled = text.replace(
+        "// anonymousdomain: 'guest.example.com',", "anonymousdomain: 'guest.meet.example.com',"
+    )
+    assert configjs.anonymous_domain(enabled) == "guest.meet.example.com"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("var config = { hosts: { domain: 'd', anonymousdomain: \"g.d\" } };", "g.d"),
+        ("var config = { hosts: { 'anonymousdomain': 'g.d' } };", "g.d"),
+        # A nested object's key, a string and a block comment are not the setting.
+        ("var config = { hosts: { x: { anonymousdomain: 'no' } } };", None),
+        ("var config = { hosts: { domain: 'anonymousdomain: \"no\"' } };", None),
+        ("var config = { hosts: { /* anonymousdomain: 'no', */ domain: 'd' } };", None),
+        ("var config = { hosts: {} };\nconfig.hosts.anonymousdomain = 'late.d';", "late.d"),
+    ],
+)
+def test_config_js_reader(source, expected):
+    assert configjs.anonymous_domain(source) == expected
+
+
+def test_config_js_reader_refuses_a_page_that_is_not_config_js():
+    with pytest.raises(configjs.NotJitsiConfig):
+        configjs.anonymous_domain("<html><body>Welcome to nginx!</body></html>")
+
+
+def run_probe(args: list[str], stdin: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / "verify_auth.py"), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "names"),
+    [
+        (["--domain", "localhost"], "", "--domain"),
+        (["--domain", "meet..example.com"], "", "--domain"),
+        (["--domain", "meet.example.com", "--guest-domain", "guest"], "", "--guest-domain"),
+        (["--domain", "meet.example.com"], '{"alice": "' + PASSWORD, "not JSON"),
+        (["--domain", "meet.example.com"], '["alice", "' + PASSWORD + '"]', "JSON object"),
+        (["--domain", "meet.example.com"], '{"alice": 42}', "alice"),
+        (["--domain", "meet.example.com"], '{"alice@other.org": "' + PASSWORD + '"}', "alice"),
+        (["--domain", "meet.example.com", "--ca-file", "/etc/hosts", "--insecure"], "", "--ca"),
+        (["--domain", "meet.example.com", "--ca-file", "/nonexistent.pem"], "", "--ca-file"),
+        (["--domain", "meet.example.com", "--bosh-url", "ftp://x/http-bind"], "", "--bosh-url"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(args, stdin, names):
+    result = run_probe(args, stdin)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and names in lines[0], result.stderr
+    assert PASSWORD not in result.stderr
