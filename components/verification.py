@@ -10,6 +10,8 @@ from components.remote_host import RemoteHost, command_line
 
 # Every tool whose change could alter the result: any of them changing re-runs the proof.
 TOOLS = ("install_jitsi", "secure_domain", "moderator", "verify_auth")
+# Seconds the proof waits for jicofo to answer after its restart (it usually takes 5-20 s).
+FOCUS_WAIT = "120"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,9 +36,11 @@ class Verification(pulumi.ComponentResource):
         # Runs on the VM against https://<domain>/http-bind through nginx, with the domain
         # resolving to the VM itself: no dependence on the deployer's Python, on DNS
         # propagation or on sslip.io. --insecure is honest: the connection never leaves the
-        # machine, and a self-signed certificate is the default.
+        # machine, and a self-signed certificate is the default. --focus-wait: jicofo is still
+        # reconnecting after secure_domain.py restarted it, and a focus that never answers must
+        # fail the deployment rather than skip the one check that proves jicofo's side.
         words = ["python3", host.script("verify_auth.py"), "--domain", args.domain]
-        words += ["--guest-domain", args.guest_domain, "--insecure"]
+        words += ["--guest-domain", args.guest_domain, "--insecure", "--focus-wait", FOCUS_WAIT]
         verified = command.remote.Command(
             f"{name}-auth",
             connection=host.connection,

@@ -2,7 +2,8 @@
 """Proves a Jitsi Meet server is secured, by logging in over its public BOSH endpoint.
 
     verify_auth.py --domain DOMAIN [--guest-domain GUEST] [--bosh-url URL]
-                   [--ca-file FILE | --insecure] [--timeout SECONDS]  < moderators.json
+                   [--ca-file FILE | --insecure] [--timeout SECONDS] [--focus-wait SECONDS]
+                   < moderators.json
 
 stdin: {"user": "password", ...} (empty: no moderator checks). One line per check: PASS, FAIL or
 SKIP, the check, and what the server said. Exit 0 when no check failed, 1 when one did or the
@@ -31,7 +32,7 @@ CHECKS = [
     focus_requires_login,
 ]
 # The whole run's budget: 12 times --timeout, plus 30 s for the focus check's two waits (for
-# its answer as guest and as moderator). Bounded however slow the server is.
+# its answer as guest and as moderator), plus --focus-wait. Bounded however slow the server is.
 RUN_BUDGET_STEPS, RUN_BUDGET_EXTRA = 12, 30
 
 
@@ -44,8 +45,9 @@ def probe_from(argv: list[str]) -> Probe:
         domain=args.domain,
         guest=args.guest_domain,
         moderators=accounts,
-        run=Deadline(RUN_BUDGET_STEPS * args.timeout + RUN_BUDGET_EXTRA),
+        run=Deadline(RUN_BUDGET_STEPS * args.timeout + RUN_BUDGET_EXTRA + args.focus_wait),
         timeout=args.timeout,
+        focus_wait=args.focus_wait,
     )
 
 

@@ -193,6 +193,8 @@ def test_commands_match_the_scripts_contracts(run):
         "--guest-domain",
         "guest.meet.example.org",
         "--insecure",
+        "--focus-wait",
+        "120",
     ]
     for copy in result.of_type(COPY):
         assert copy.inputs["remotePath"] == f"{home}/{copy.name.removeprefix('jitsi-setup-copy-')}"

@@ -4,6 +4,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -191,6 +192,38 @@ def test_focus_that_never_answers_skips_check_5_in_bounded_time(start_server, st
     assert result.returncode == 0, result.stdout
     assert "(no answer)" in lines(result, "SKIP", 5)[0]
     assert elapsed < 30, f"took {elapsed:.1f} s"
+
+
+def test_focus_wait_fails_check_5_when_no_focus_ever_answers(start_server):
+    # What `pulumi up` runs: a deployment whose jicofo never came up is not proven, so it fails.
+    server = start_server(site())
+    started = time.monotonic()
+    result = probe(bosh_url(server), credentials(), "--focus-wait", "4")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stdout
+    assert "within --focus-wait 4 s" in lines(result, "FAIL", 5)[0]
+    assert elapsed < 30, f"took {elapsed:.1f} s"
+
+
+def test_focus_wait_waits_for_a_focus_that_starts_late(start_server, request):
+    # jicofo reconnects a few seconds after secure_domain.py restarts Prosody and jicofo.
+    server = start_server(site())
+    focus = FocusComponent(server.component_port, FOCUS, COMPONENT_SECRET, DOMAIN)
+    late = threading.Timer(2.0, focus.start)
+    late.start()
+    request.addfinalizer(lambda: (late.cancel(), late.join(5), focus.stop()))
+    result = probe(bosh_url(server), credentials(), "--focus-wait", "30")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(lines(result, "PASS", 5)) == 1
+
+
+def test_guest_domain_defaults_to_guest_dot_domain(start_server, start_focus):
+    server = start_server(site())
+    start_focus(server)
+    result = probe(bosh_url(server), credentials(), guest=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert lines(result, "PASS", 2)[0].startswith(f"PASS 2 anonymous login to {GUEST} succeeds")
+    assert len(lines(result, "PASS", 5)) == 1
 
 
 def test_closed_port_fails_fast():
