@@ -1,0 +1,136 @@
+"""Prosody as moderator.py meets it: where prosodyctl is, what the config says, running commands.
+
+The config is read by Prosody's own loader (core.configmanager) under the Lua interpreter that
+prosodyctl itself runs on, so includes, globals and per-host overrides mean exactly what they mean
+to Prosody; this works on 0.12 and 13 alike.
+"""
+
+import os
+import re
+import subprocess
+
+# Debian's layout, used when prosodyctl does not name its own directories.
+DEFAULT_SOURCE_DIR = "/usr/lib/prosody"
+DEFAULT_CONFIG_DIR = "/etc/prosody"
+
+# Prints one tab-separated verdict about the host: unloadable / absent / component / disabled /
+# host <authentication>. Globals count: a host inherits "authentication" from the global section.
+_HOST_CHECK_LUA = r"""
+local source_dir, config_file, host = arg[1], arg[2], arg[3]
+package.path = source_dir .. "/?.lua;" .. package.path
+package.cpath = source_dir .. "/?.so;" .. package.cpath
+pcall(require, "loader") -- Prosody 13: lets its modules find each other as prosody.*
+local configmanager = require "core.configmanager"
+local ok, level, err = configmanager.load(config_file)
+if not ok then
+  print("unloadable", level, (tostring(err):gsub("[\r\n].*", "")))
+  return
+end
+local section = rawget(configmanager.getconfig(), host) -- rawget: unknown hosts fall back to "*"
+if section == nil then
+  print("absent")
+elseif rawget(section, "component_module") then
+  print("component", rawget(section, "component_module"))
+elseif configmanager.get(host, "enabled") == false then
+  print("disabled")
+else
+  print("host", tostring(configmanager.get(host, "authentication")))
+end
+"""
+
+
+class ProsodyError(Exception):
+    """Prosody or its tools failed; the text is a one-line reason without any secret."""
+
+
+class Prosodyctl:
+    """The prosodyctl on PATH, with the interpreter and directories it declares."""
+
+    def __init__(self, config: str | None, timeout: float):
+        found = _on_path("prosodyctl")
+        if found is None:
+            raise ProsodyError(
+                "prosodyctl not found on PATH; install Prosody (apt install prosody)"
+            )
+        self.path = found
+        with open(found, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        self.source_dir = _lua_setting(text, "CFG_SOURCEDIR") or DEFAULT_SOURCE_DIR
+        config_dir = _lua_setting(text, "CFG_CONFIGDIR") or DEFAULT_CONFIG_DIR
+        self.config = config or f"{config_dir}/prosody.cfg.lua"
+        self.explicit_config = config is not None
+        self.interpreter = _shebang(text, found)
+        self.timeout = timeout
+
+    def host_verdict(self, host: str) -> list[str]:
+        """Prosody's own reading of `host` in the config, as printed by _HOST_CHECK_LUA."""
+        argv = [*self.interpreter, "-", self.source_dir, self.config, host]
+        done = self._run(argv, _HOST_CHECK_LUA, "reading the Prosody config")
+        if done.returncode != 0 or not done.stdout.strip():
+            raise ProsodyError(
+                f"could not read {self.config} with Prosody's config loader: "
+                f"{summary(done.stdout + done.stderr) or f'exit {done.returncode}'}"
+            )
+        return done.stdout.strip().split("\t")
+
+    def account_command(self, command: str, jid: str, stdin: str = "") -> tuple[bool, str]:
+        """Runs `prosodyctl COMMAND JID` with `stdin`; whether it succeeded, and what it said."""
+        config = ["--config", self.config] if self.explicit_config else []
+        done = self._run([self.path, *config, command, jid], stdin, f"prosodyctl {command}")
+        return done.returncode == 0, done.stdout + done.stderr
+
+    def _run(self, argv: list[str], stdin: str, what: str) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run(
+                argv, input=stdin, capture_output=True, text=True, timeout=self.timeout
+            )
+        except subprocess.TimeoutExpired as e:
+            raise ProsodyError(
+                f"{what} did not finish within {self.timeout:g} s; "
+                "is Prosody running and answering? (systemctl status prosody)"
+            ) from e
+        except OSError as e:
+            raise ProsodyError(f"{what} could not start: {e.strerror} ({argv[0]})") from e
+
+
+def _on_path(name: str) -> str | None:
+    """shutil.which, which python3-minimal (all some servers have) does not ship."""
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _lua_setting(text: str, name: str) -> str | None:
+    """A `NAME='value'` line of the kind Prosody's build writes at the top of prosodyctl."""
+    match = re.search(rf"^{name}\s*=\s*(['\"])([^'\"]*)\1", text, re.MULTILINE)
+    return match.group(2) if match else None
+
+
+def _shebang(text: str, path: str) -> list[str]:
+    """The interpreter command of a `#!` line; `/usr/bin/env lua5.4` becomes `lua5.4`."""
+    first = text.split("\n", 1)[0]
+    words = first[2:].split() if first.startswith("#!") else []
+    if words and os.path.basename(words[0]) == "env":
+        words = [w for w in words[1:] if not w.startswith("-")]
+    if not words:
+        raise ProsodyError(f"{path} has no #! line naming its Lua interpreter; reinstall Prosody")
+    return words
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_PROMPTS = ("Enter new password:", "Retype new password:")
+
+
+def summary(output: str, count: int = 3) -> str:
+    """The last meaningful lines of a tool's output joined into one: no colour codes, no password
+    prompts (prosodyctl 13 says "Unable to connect ... is it running?" then the socket error)."""
+    lines = []
+    for raw in _ANSI.sub("", output).splitlines():
+        line = raw.strip()
+        for prompt in _PROMPTS:
+            line = line.replace(prompt, "").strip()
+        if line:
+            lines.append(line)
+    return " ".join(lines[-count:])

@@ -1,0 +1,97 @@
+"""moderator.py on a real Prosody (0.12 and 13), checked from outside: a real XMPP client logs in,
+or is refused, after each change."""
+
+import pytest
+from moderator_harness import (
+    DOMAIN,
+    GUEST,
+    UPSTREAM_NEWEST,
+    UPSTREAM_OLDEST,
+    VERSIONS,
+    remove_moderator,
+    secured_site,
+    set_moderator,
+    start_server,
+    stored_files,
+)
+from xmpp_login import anonymous_login, password_login
+
+ALICE = f"alice@{DOMAIN}"
+
+
+@pytest.fixture(params=VERSIONS, ids=lambda v: f"prosody-{v}")
+def prosody(request, tmp_path):
+    """A running Prosody serving the newest upstream site file as the configurator secures it."""
+    server = start_server(request.param, secured_site(tmp_path, UPSTREAM_NEWEST))
+    request.addfinalizer(server.stop)
+    return server
+
+
+def assert_done(result, message: str) -> None:
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{message}\n"
+
+
+def test_set_creates_an_account_that_logs_in_with_its_password_only(prosody):
+    assert_done(set_moderator(prosody, "alice", "first secret"), f"Created {ALICE}")
+    assert password_login(prosody.c2s_port, ALICE, "first secret")
+    assert not password_login(prosody.c2s_port, ALICE, "wrong secret")
+
+
+def test_domain_refuses_anonymous_logins_and_guest_host_accepts_them(prosody):
+    assert not anonymous_login(prosody.c2s_port, DOMAIN)
+    assert anonymous_login(prosody.c2s_port, GUEST)
+
+
+def test_set_again_replaces_the_password(prosody):
+    set_moderator(prosody, "alice", "old secret")
+    assert_done(set_moderator(prosody, "alice", "new secret"), f"Changed password of {ALICE}")
+    assert not password_login(prosody.c2s_port, ALICE, "old secret")
+    assert password_login(prosody.c2s_port, ALICE, "new secret")
+
+
+def test_set_with_the_same_password_is_idempotent(prosody):
+    set_moderator(prosody, "alice", "same secret")
+    assert_done(set_moderator(prosody, "alice", "same secret"), f"Changed password of {ALICE}")
+    assert password_login(prosody.c2s_port, ALICE, "same secret")
+
+
+def test_remove_ends_logins_and_a_second_remove_succeeds(prosody):
+    set_moderator(prosody, "alice", "a secret")
+    assert_done(remove_moderator(prosody, "alice"), f"Removed {ALICE}")
+    assert not password_login(prosody.c2s_port, ALICE, "a secret")
+    assert_done(remove_moderator(prosody, "alice"), f"{ALICE} was already absent")
+
+
+def test_other_accounts_are_untouched_by_set_and_remove(prosody):
+    bob = f"bob@{DOMAIN}"
+    assert prosody.prosodyctl("adduser", bob, stdin="bob secret\nbob secret\n").returncode == 0
+    bobs_files = {k: v for k, v in stored_files(prosody).items() if "/bob." in k}
+    assert bobs_files, "bob's account file not found where Prosody stores accounts"
+
+    set_moderator(prosody, "alice", "one")
+    set_moderator(prosody, "alice", "two")
+    remove_moderator(prosody, "alice")
+
+    assert {k: v for k, v in stored_files(prosody).items() if "/bob." in k} == bobs_files
+    assert password_login(prosody.c2s_port, bob, "bob secret")
+
+
+def test_names_with_dots_dashes_and_underscores_work(prosody):
+    # Prosody escapes these in file names (%2e, %2d, %5f): the account must still log in.
+    assert_done(set_moderator(prosody, "j.doe-2_x", "a secret"), f"Created j.doe-2_x@{DOMAIN}")
+    assert password_login(prosody.c2s_port, f"j.doe-2_x@{DOMAIN}", "a secret")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_works_on_the_oldest_upstream_install_too(version, tmp_path):
+    # 2020 installs used "anonymous" (not "jitsi-anonymous") and another file layout.
+    server = start_server(version, secured_site(tmp_path, UPSTREAM_OLDEST))
+    try:
+        assert_done(set_moderator(server, "alice", "a secret"), f"Created {ALICE}")
+        assert password_login(server.c2s_port, ALICE, "a secret")
+        assert anonymous_login(server.c2s_port, GUEST)
+        assert_done(remove_moderator(server, "alice"), f"Removed {ALICE}")
+        assert not password_login(server.c2s_port, ALICE, "a secret")
+    finally:
+        server.stop()
