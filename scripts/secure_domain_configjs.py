@@ -125,30 +125,35 @@ def _hosts_object(toks: list) -> tuple[int, int]:
     )
 
 
-def anonymousdomain(text: str) -> str | None:
-    """The value config.hosts.anonymousdomain has in `text` (None when it is not set)."""
-    toks = tokens(text)
-    open_k, close_k = _hosts_object(toks)
+def _anonymousdomain_value(toks: list, open_k: int, close_k: int) -> tuple[str, int] | None:
+    """The value token of `anonymousdomain:` directly inside the hosts object, and its offset."""
     depth = toks[open_k][2] + 1
     for k in range(open_k + 1, close_k - 1):
         tok, _, d = toks[k]
         if d == depth and tok.strip("'\"") == "anonymousdomain" and toks[k + 1][0] == ":":
-            value = toks[k + 2][0]
-            return value[1:-1] if value[:1] in "'\"" else value
+            return toks[k + 2][0], toks[k + 2][1]
     return None
+
+
+def anonymousdomain(text: str) -> str | None:
+    """The value config.hosts.anonymousdomain has in `text` (None when it is not set)."""
+    toks = tokens(text)
+    found = _anonymousdomain_value(toks, *_hosts_object(toks))
+    if found is None:
+        return None
+    value = found[0]
+    return value[1:-1] if value[:1] in "'\"" else value
 
 
 def secure(text: str, guest: str) -> str:
     toks = tokens(text)
     open_k, close_k = _hosts_object(toks)
-    depth = toks[open_k][2] + 1
-    for k in range(open_k + 1, close_k - 1):
-        tok, _, d = toks[k]
-        if d == depth and tok.strip("'\"") == "anonymousdomain" and toks[k + 1][0] == ":":
-            value, start, _ = toks[k + 2]
-            if value[1:-1] == guest and value[:1] in "'\"":
-                return text
-            return text[:start] + f"'{guest}'" + text[start + len(value) :]
+    found = _anonymousdomain_value(toks, open_k, close_k)
+    if found is not None:
+        value, start = found
+        if value[1:-1] == guest and value[:1] in "'\"":
+            return text
+        return text[:start] + f"'{guest}'" + text[start + len(value) :]
     body_start, body_end = toks[open_k][1] + 1, toks[close_k][1]
     line = _COMMENTED_KEY.search(text, body_start, body_end)
     if line:
