@@ -53,7 +53,8 @@ class HostSetup(pulumi.ComponentResource):
             previous = command.remote.CopyToRemote(
                 f"{name}-copy-{path.name}",
                 connection=host.connection,
-                source=pulumi.FileAsset(str(path)),
+                # A relative, '/'-separated path: the state is the same on every machine.
+                source=pulumi.FileAsset(path.as_posix()),
                 remote_path=host.script(path.name),
                 triggers=[host.instance.instance_id],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[previous]),

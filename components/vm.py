@@ -58,7 +58,8 @@ class JitsiVm(pulumi.ComponentResource):
                 )
             ],
             tags=[args.network_tag],
-            labels={"app": "jitsi-meet", **args.labels},
+            # `app` last: the documented label cannot be overridden by jitsi:labels.
+            labels={**args.labels, "app": "jitsi-meet"},
             metadata={
                 "ssh-keys": ssh_keys,
                 # Project-wide OS Login would ignore `ssh-keys` and lock the deployment out.
@@ -83,10 +84,15 @@ class JitsiVm(pulumi.ComponentResource):
 
 def _scheduling(spot: bool) -> gcp.compute.InstanceSchedulingArgs:
     if spot:
+        # Spot VMs cannot live-migrate: TERMINATE is the only host-maintenance behaviour
+        # Compute Engine allows for them (the provider documents SPOT as needing preemptible
+        # and no automatic restart). Set explicitly, so no MIGRATE (the standard VM's value,
+        # computed in the state) can reach the API with SPOT.
         return gcp.compute.InstanceSchedulingArgs(
             provisioning_model="SPOT",
             preemptible=True,
             automatic_restart=False,
+            on_host_maintenance="TERMINATE",
             instance_termination_action="STOP",
         )
     return gcp.compute.InstanceSchedulingArgs(

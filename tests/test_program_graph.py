@@ -157,6 +157,21 @@ def test_spot_vm_is_stopped_not_deleted_when_preempted(run):
     assert run().named("host-vm").inputs["scheduling"]["provisioningModel"] == "STANDARD"
 
 
+def test_spot_vm_has_the_scheduling_compute_engine_accepts_for_spot(run):
+    # Compute Engine refuses a Spot VM that restarts automatically or live-migrates.
+    scheduling = run(jitsi__spot="true").named("host-vm").inputs["scheduling"]
+    assert scheduling["preemptible"] is True
+    assert scheduling["automaticRestart"] is False
+    assert scheduling["onHostMaintenance"] == "TERMINATE"
+    standard = run().named("host-vm").inputs["scheduling"]
+    assert standard["onHostMaintenance"] == "MIGRATE" and "preemptible" not in standard
+
+
+def test_the_app_label_cannot_be_overridden_by_user_labels(run):
+    vm = run(jitsi__labels='{"app": "other", "team": "video"}').named("host-vm")
+    assert vm.inputs["labels"] == {"app": "jitsi-meet", "team": "video"}
+
+
 def test_commands_match_the_scripts_contracts(run):
     result = run(
         jitsi__domain="meet.example.org",
