@@ -9,18 +9,33 @@ import os
 import re
 import subprocess
 
-# Debian's layout, used when prosodyctl does not name its own directories.
-DEFAULT_SOURCE_DIR = "/usr/lib/prosody"
+# Used when prosodyctl does not name its config directory. Its source directory has no default:
+# a prosodyctl that names none (Prosody's own packages) finds Prosody on Lua's module path.
 DEFAULT_CONFIG_DIR = "/etc/prosody"
 
-# Prints one tab-separated verdict about the host: unloadable / absent / component / disabled /
-# host <authentication>. Globals count: a host inherits "authentication" from the global section.
+# Prints one tab-separated verdict about the host: noloader / unloadable / absent / component /
+# disabled / host <authentication>. Globals count: a host inherits "authentication" from the
+# global section.
 _HOST_CHECK_LUA = r"""
 local source_dir, config_file, host = arg[1], arg[2], arg[3]
-package.path = source_dir .. "/?.lua;" .. package.path
-package.cpath = source_dir .. "/?.so;" .. package.cpath
-pcall(require, "loader") -- Prosody 13: lets its modules find each other as prosody.*
-local configmanager = require "core.configmanager"
+-- As prosodyctl does: its CFG_SOURCEDIR first where it names one (Debian's packages:
+-- /usr/lib/prosody), else Lua's own path, where Prosody 13 from Prosody's repository (what
+-- Jitsi installs on Debian 12 and Ubuntu) lives as the library /usr/share/lua/5.x/prosody/.
+if source_dir ~= "" then
+  package.path = source_dir .. "/?.lua;" .. package.path
+  package.cpath = source_dir .. "/?.so;" .. package.cpath
+end
+if not pcall(require, "prosody.loader") then
+  pcall(require, "loader") -- Prosody 13: lets its modules find each other as prosody.*
+end
+local found, configmanager = pcall(require, "prosody.core.configmanager")
+if not found then
+  found, configmanager = pcall(require, "core.configmanager") -- Prosody 0.12
+end
+if not found then
+  print("noloader", (tostring(configmanager):gsub("[\r\n].*", "")))
+  return
+end
 local ok, level, err = configmanager.load(config_file)
 if not ok then
   print("unloadable", level, (tostring(err):gsub("[\r\n].*", "")))
@@ -55,7 +70,7 @@ class Prosodyctl:
         self.path = found
         with open(found, encoding="utf-8", errors="replace") as f:
             text = f.read()
-        self.source_dir = _lua_setting(text, "CFG_SOURCEDIR") or DEFAULT_SOURCE_DIR
+        self.source_dir = _lua_setting(text, "CFG_SOURCEDIR") or ""
         config_dir = _lua_setting(text, "CFG_CONFIGDIR") or DEFAULT_CONFIG_DIR
         self.config = config or f"{config_dir}/prosody.cfg.lua"
         self.explicit_config = config is not None
@@ -71,7 +86,14 @@ class Prosodyctl:
                 f"could not read {self.config} with Prosody's config loader: "
                 f"{summary(done.stdout + done.stderr) or f'exit {done.returncode}'}"
             )
-        return done.stdout.strip().split("\t")
+        verdict = done.stdout.strip().split("\t")
+        if verdict[0] == "noloader":
+            raise ProsodyError(
+                f"{self.interpreter[-1]} cannot load Prosody's config loader "
+                f"(core.configmanager; prosodyctl's source dir: {self.source_dir or 'none'}): "
+                f"{verdict[-1]}"
+            )
+        return verdict
 
     def account_command(self, command: str, jid: str, stdin: str = "") -> tuple[bool, str]:
         """Runs `prosodyctl COMMAND JID` with `stdin`; whether it succeeded, and what it said."""

@@ -12,6 +12,7 @@ from secure_domain_files import Refusal
 
 PROSODY_LIB = pathlib.Path("/usr/lib/prosody")
 PROSODY_BIN = pathlib.Path("/usr/bin/prosody")
+SHARED_LUA = pathlib.Path("/usr/share/lua")
 _LUA_NAMES = ("lua5.4", "lua5.3", "lua5.2", "lua5.1", "lua")
 
 # Prints "ok" then `host<TAB>key<TAB>value` for each host and key asked, or "error<TAB>message".
@@ -27,7 +28,20 @@ io.open = function(name, ...)
   end
   return real_open(name, ...)
 end
-local cm = require "core.configmanager"
+-- Debian's prosody keeps its sources in lib (/usr/lib/prosody); Prosody 13 from Prosody's own
+-- repository (what Jitsi installs on Debian 12 and Ubuntu) is a Lua library found as
+-- "prosody.core.configmanager" under /usr/share/lua/5.x/.
+if not pcall(require, "prosody.loader") then
+  pcall(require, "loader")
+end
+local found, cm = pcall(require, "prosody.core.configmanager")
+if not found then
+  found, cm = pcall(require, "core.configmanager")
+end
+if not found then
+  print("noloader\t" .. tostring(cm):gsub("\n", " "))
+  return
+end
 local ok, _, err = cm.load(path, "lua")
 if not ok then
   print("error\t" .. tostring(err):gsub("\n", " "))
@@ -44,11 +58,15 @@ end
 
 
 def _lua_binary() -> str | None:
-    """The Lua that runs Prosody here: the one named on /usr/bin/prosody's #! line."""
+    """The Lua that runs Prosody here: the one named on /usr/bin/prosody's #! line.
+
+    Debian's prosody says `#!/usr/bin/env lua5.4`; Prosody's own repository builds for several
+    Lua versions at once and may name plain `lua` (the alternatives link) or a full path.
+    """
     try:
         shebang = PROSODY_BIN.read_text(errors="replace").splitlines()[0]
         named = shebang.split()[-1]
-        if named.startswith("lua") and shutil.which(named):
+        if pathlib.PurePath(named).name.startswith("lua") and shutil.which(named):
             return named
     except (OSError, IndexError):
         pass
@@ -56,7 +74,12 @@ def _lua_binary() -> str | None:
 
 
 def available() -> bool:
-    return (PROSODY_LIB / "core" / "configmanager.lua").is_file() and _lua_binary() is not None
+    """Prosody's loader is here: in Debian's layout (/usr/lib/prosody/core/) or, for Prosody 13
+    from Prosody's repository, as the Lua library /usr/share/lua/5.x/prosody/core/."""
+    installed = (PROSODY_LIB / "core" / "configmanager.lua").is_file() or any(
+        SHARED_LUA.glob("5.*/prosody/core/configmanager.lua")
+    )
+    return installed and _lua_binary() is not None
 
 
 def _lua_string(value: str) -> str:
@@ -64,8 +87,9 @@ def _lua_string(value: str) -> str:
     return '"' + "".join(f"\\{b}" for b in value.encode()) + '"'
 
 
-def read_values(path: str, text: str, queries: list[tuple[str, str]]) -> dict:
-    """{(host, key): value as Lua prints it}, also (host, "defined"); Refusal on a load error."""
+def read_values(path: str, text: str, queries: list[tuple[str, str]]) -> dict | None:
+    """{(host, key): value as Lua prints it}, also (host, "defined"); Refusal on a load error;
+    None when that Lua cannot find Prosody's loader after all."""
     args = [str(PROSODY_LIB), path]
     for host, key in queries:
         args += [host, key]
@@ -84,6 +108,10 @@ def read_values(path: str, text: str, queries: list[tuple[str, str]]) -> dict:
     if result.returncode != 0 or not lines:
         detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise Refusal(f"Prosody's config loader failed to run: {detail}")
+    if lines[0].startswith("noloader\t"):
+        # Files there, but not for the Lua that runs Prosody: Prosody's own check cannot run
+        # here, which is no reason to refuse (our own parser has already passed the text).
+        return None
     if lines[0].startswith("error\t"):
         raise Refusal(f"the result would not load in Prosody: {lines[0][6:]}")
     values = {}

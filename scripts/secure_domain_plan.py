@@ -67,6 +67,8 @@ def _check_prosody(path: pathlib.Path, text: str, domain: str, guest: str) -> No
         (guest, "c2s_require_encryption"),
     ]
     got = loader.read_values(str(path), text, queries)
+    if got is None:
+        return
     ok = (
         got[(domain, "authentication")] == prosody.TARGET_PROVIDER
         and got[(guest, "defined")] == "true"
