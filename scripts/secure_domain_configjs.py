@@ -6,17 +6,13 @@ A small JavaScript scanner (strings, comments, template literals, regular expres
 
 import re
 
-from secure_domain_files import Refusal
+from secure_domain_files import Refusal, line_no
 
 _WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _PAIRS = {"(": ")", "{": "}", "[": "]"}
 # After these a `/` starts a regular expression, not a division.
 _REGEX_AFTER = set("(,=:[!&|?{};+-*%<>~^") | {"return", "typeof", "case", "do", "else", "in"}
 _COMMENTED_KEY = re.compile(r"(?m)^([ \t]*)//[ \t]*anonymousdomain[ \t]*:[^\n]*$")
-
-
-def _line_no(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
 
 
 def _skip_string(text: str, i: int) -> int:
@@ -31,7 +27,7 @@ def _skip_string(text: str, i: int) -> int:
         if c == "\n" and quote != "`":
             break
         i += 1
-    raise Refusal(f"config.js: unfinished string at line {_line_no(text, i)}")
+    raise Refusal(f"config.js: unfinished string at line {line_no(text, i)}")
 
 
 def _skip_regex(text: str, i: int) -> int:
@@ -48,7 +44,7 @@ def _skip_regex(text: str, i: int) -> int:
         elif c == "/" and not in_class:
             return j + 1
         j += 1
-    raise Refusal(f"config.js: unfinished regular expression at line {_line_no(text, i)}")
+    raise Refusal(f"config.js: unfinished regular expression at line {line_no(text, i)}")
 
 
 def tokens(text: str) -> list[tuple[str, int, int]]:
@@ -66,7 +62,7 @@ def tokens(text: str) -> list[tuple[str, int, int]]:
         elif text.startswith("/*", i):
             j = text.find("*/", i + 2)
             if j < 0:
-                raise Refusal(f"config.js: unfinished comment at line {_line_no(text, i)}")
+                raise Refusal(f"config.js: unfinished comment at line {line_no(text, i)}")
             i = j + 2
         elif c in "'\"`":
             # Template literals with ${...} are rare in config.js and only skipped over here.
@@ -86,7 +82,7 @@ def tokens(text: str) -> list[tuple[str, int, int]]:
                 stack.append((c, i))
             elif c in ")}]":
                 if not stack or _PAIRS[stack[-1][0]] != c:
-                    raise Refusal(f"config.js: unbalanced '{c}' at line {_line_no(text, i)}")
+                    raise Refusal(f"config.js: unbalanced '{c}' at line {line_no(text, i)}")
                 stack.pop()
                 out.append((c, i, len(stack)))
             else:
@@ -94,7 +90,7 @@ def tokens(text: str) -> list[tuple[str, int, int]]:
             i += 1
     if stack:
         raise Refusal(
-            f"config.js: '{stack[-1][0]}' at line {_line_no(text, stack[-1][1])} never closed"
+            f"config.js: '{stack[-1][0]}' at line {line_no(text, stack[-1][1])} never closed"
         )
     return out
 

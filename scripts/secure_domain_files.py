@@ -13,6 +13,11 @@ class Refusal(Exception):
     """A reason to stop before changing anything; its text is the one-line error shown."""
 
 
+def line_no(text: str, offset: int) -> int:
+    """The 1-based line of `offset` in `text`, for pointing refusals at the right place."""
+    return text.count("\n", 0, offset) + 1
+
+
 def under_root(root: pathlib.Path, path: str) -> pathlib.Path:
     """`path` (absolute, as on the server) inside `root`."""
     return root / path.lstrip("/")

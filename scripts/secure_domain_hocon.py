@@ -2,14 +2,10 @@
 
 import re
 
-from secure_domain_files import Refusal
+from secure_domain_files import Refusal, line_no
 
 # Characters HOCON forbids in unquoted strings (besides whitespace and the start of `//`).
 _UNQUOTED = re.compile(r"(?:(?!//)[^\s$\"{}\[\]:=,+#`^?!@*&\\])+")
-
-
-def line_no(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
 
 
 def tokens(text: str) -> list[tuple[str, int, int]]:

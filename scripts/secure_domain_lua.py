@@ -7,7 +7,7 @@ so a `VirtualHost` or `authentication` inside a comment or a string is never mis
 import re
 from dataclasses import dataclass, field
 
-from secure_domain_files import Refusal
+from secure_domain_files import Refusal, line_no
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(
@@ -36,10 +36,6 @@ class Section:
     start: int  # offset of the section keyword (0 for the global section)
     header_end: int  # offset just past the header's last token
     tokens: list[Token] = field(default_factory=list)  # code tokens of the body
-
-
-def line_no(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
 
 
 def _long_bracket(text: str, pos: int, what: str) -> int:
