@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from prosody_server import free_port
 from support import SCRIPTS, upstream_dir
 
 sys.path.insert(0, str(SCRIPTS))
@@ -40,9 +41,7 @@ def systemctl(tmp_path, monkeypatch):
 @pytest.fixture
 def prosody_port(monkeypatch):
     """Where the restart waits for Prosody: a free loopback port, nothing listening yet."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     monkeypatch.setattr(services, "PROSODY_C2S", ("127.0.0.1", port))
     return port
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from focus_component import FocusComponent
 from jitsi_front import JitsiFront
-from prosody_server import ProsodyServer, prosody13_root
+from prosody_server import ProsodyServer, free_port, prosody13_root
 from support import SCRIPTS, upstream_dir
 
 DOMAIN, GUEST = "meet.example.com", "guest.meet.example.com"
@@ -227,9 +227,7 @@ def test_guest_domain_defaults_to_guest_dot_domain(start_server, start_focus):
 
 
 def test_closed_port_fails_fast():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    port = free_port()  # nothing listens there
     started = time.monotonic()
     result = probe(f"http://127.0.0.1:{port}/http-bind", credentials())
     elapsed = time.monotonic() - started
