@@ -44,6 +44,10 @@ DEFAULTS: dict[str, object] = {
     "jitsi:labels": {},
     "jitsi:sshUser": "jitsi-deploy",
     "jitsi:generatedModerators": [],
+    "jitsi:jitsiAptSource": "",
+    "jitsi:jitsiAptKey": "",
+    "jitsi:prosodyAptSource": "",
+    "jitsi:prosodyAptKey": "",
 }
 
 # Keys whose values are JSON (objects and lists) rather than plain text.
@@ -66,7 +70,35 @@ KEYS = (
     "jitsi:network",
     "jitsi:labels",
     "jitsi:sshUser",
+    "jitsi:jitsiAptSource",
+    "jitsi:jitsiAptKey",
+    "jitsi:prosodyAptSource",
+    "jitsi:prosodyAptKey",
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class AptSources:
+    """A mirror or pinned snapshot of Jitsi's repository, and which Prosody to use."""
+
+    # "URL SUITE [COMPONENT...]" and its key's URL, or both None for Jitsi's own repository.
+    jitsi_source: str | None = None
+    jitsi_key: str | None = None
+    # None: Prosody's own repository where the system lacks Prosody 13; "system": the
+    # system's Prosody; else "URL SUITE COMPONENT..." with prosody_key.
+    prosody_source: str | None = None
+    prosody_key: str | None = None
+
+    def installer_options(self) -> list[str]:
+        """The install_jitsi.sh options that say this (none for the defaults)."""
+        options = []
+        if self.jitsi_source:
+            options += ["--jitsi-apt-source", self.jitsi_source, "--jitsi-apt-key", self.jitsi_key]
+        if self.prosody_source:
+            options += ["--prosody-apt-source", self.prosody_source]
+        if self.prosody_key:
+            options += ["--prosody-apt-key", self.prosody_key]
+        return options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +123,8 @@ class StackConfig:
     network: str
     labels: Mapping[str, str]
     ssh_user: str
+    # Where apt gets Jitsi and Prosody; None: the installer's defaults (the projects' own).
+    apt: AptSources = dataclasses.field(default_factory=AptSources)
 
     @property
     def image_family(self) -> str:
@@ -175,7 +209,36 @@ def validate(raw: Mapping[str, object], moderators_secret: bool) -> StackConfig:
         network=rules.gce_name("jitsi:network", value["jitsi:network"], "default"),
         labels=types.MappingProxyType(rules.labels("jitsi:labels", value["jitsi:labels"])),
         ssh_user=rules.unix_user("jitsi:sshUser", value["jitsi:sshUser"]),
+        apt=_apt_sources(value),
     )
+
+
+def _apt_sources(value: Mapping[str, object]) -> AptSources:
+    jitsi, jitsi_key = value["jitsi:jitsiAptSource"], value["jitsi:jitsiAptKey"]
+    if (jitsi is None) != (jitsi_key is None):
+        raise ConfigError(
+            "jitsi:jitsiAptSource and jitsi:jitsiAptKey go together (a mirror and its signing "
+            "key): pulumi config set jitsi:jitsiAptSource 'https://mirror.example.org/jitsi "
+            "stable/' && pulumi config set jitsi:jitsiAptKey "
+            "https://mirror.example.org/jitsi/jitsi-key.gpg.key"
+        )
+    if jitsi is not None:
+        jitsi = rules.apt_source(
+            "jitsi:jitsiAptSource", jitsi, "https://mirror.example.org/jitsi stable/"
+        )
+        jitsi_key = rules.key_url("jitsi:jitsiAptKey", jitsi_key, "jitsi:jitsiAptSource")
+    prosody, prosody_key = value["jitsi:prosodyAptSource"], value["jitsi:prosodyAptKey"]
+    if prosody not in (None, "system"):
+        prosody = rules.apt_source(
+            "jitsi:prosodyAptSource", prosody, "http://packages.prosody.im/debian bookworm main"
+        )
+        prosody_key = rules.key_url("jitsi:prosodyAptKey", prosody_key, "jitsi:prosodyAptSource")
+    elif prosody_key is not None:
+        raise ConfigError(
+            "jitsi:prosodyAptKey is set but jitsi:prosodyAptSource is not a repository: set "
+            "both, or remove the key: pulumi config rm jitsi:prosodyAptKey"
+        )
+    return AptSources(jitsi, jitsi_key, prosody, prosody_key)
 
 
 def _moderators(value: object, is_secret: bool) -> dict[str, str]:

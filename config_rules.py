@@ -180,3 +180,27 @@ def unix_user(key: str, value: object) -> str:
             f"'jitsi-deploy' (got {value!r})"
         )
     return value
+
+
+# What follows `deb [signed-by=...]` in a sources line: a URL, a suite, maybe components.
+_APT_SOURCE = re.compile(r"^https?://[A-Za-z0-9.:/_~%+-]+(?: [A-Za-z0-9._/~+-]+)+$")
+_KEY_URL = re.compile(r"^https?://[A-Za-z0-9.:/_~%+-]+$")
+
+
+def apt_source(key: str, value: str, example: str) -> str:
+    if not _APT_SOURCE.match(value):
+        raise ConfigError(
+            f"{key} must be 'URL SUITE [COMPONENT...]' as in an apt sources line (got "
+            f"{value!r}): pulumi config set {key} '{example}'"
+        )
+    return value
+
+
+def key_url(key: str, value: object, source_key: str) -> str:
+    example = "https://mirror.example.org/jitsi/jitsi-key.gpg.key"
+    if not isinstance(value, str) or not _KEY_URL.match(value):
+        raise ConfigError(
+            f"{key} must be the http(s) URL of the signing key of {source_key} (got {value!r}): "
+            f"pulumi config set {key} {example}"
+        )
+    return value

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_command as command
 
 from components.remote_host import RemoteHost, command_line, script_files
+from config import AptSources
 
 # Ubuntu images boot through cloud-init and hold the package locks until it is done; GCE's
 # Debian images have no cloud-init. `status --wait` exits 2 for "done, with recoverable
@@ -24,6 +25,8 @@ class HostSetupArgs:
     guest_domain: pulumi.Input[str]
     # None: the installer makes a self-signed certificate.
     lets_encrypt_email: str | None
+    # Where apt gets Jitsi and Prosody.
+    apt: AptSources
     # Must exist before anything runs on the VM: firewall rules (SSH, and port 80 for
     # Let's Encrypt) and the DNS record Let's Encrypt resolves.
     ready_after: Sequence[pulumi.Resource]
@@ -62,6 +65,7 @@ class HostSetup(pulumi.ComponentResource):
         install_words = ["sudo", "bash", host.script("install_jitsi.sh"), "--domain", args.domain]
         if args.lets_encrypt_email:
             install_words += ["--letsencrypt-email", args.lets_encrypt_email]
+        install_words += args.apt.installer_options()
         installed = command.remote.Command(
             f"{name}-install",
             connection=host.connection,

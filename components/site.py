@@ -94,7 +94,7 @@ class JitsiSite(pulumi.ComponentResource):
         setup = HostSetup(
             f"{name}-setup",
             HostSetupArgs(
-                host, self.domain, self.guest_domain, cfg.lets_encrypt_email, ready_after
+                host, self.domain, self.guest_domain, cfg.lets_encrypt_email, cfg.apt, ready_after
             ),
             child,
         )

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install Jitsi Meet unattended on a fresh Debian 12/13 or Ubuntu 22.04/24.04 VM, once.
 #   sudo install_jitsi.sh --domain DOMAIN [--letsencrypt-email EMAIL]
+#        [--jitsi-apt-source 'URL SUITE [COMPONENT...]' --jitsi-apt-key KEY_URL]
+#        [--prosody-apt-source system | --prosody-apt-source 'URL SUITE COMPONENT...' --prosody-apt-key KEY_URL]
 # Without an e-mail the site gets a self-signed certificate; with one, a Let's Encrypt
 # certificate is requested afterwards (a failure there only warns). A re-run on a machine
 # installed for DOMAIN only requests a still-missing Let's Encrypt certificate.
@@ -32,21 +34,34 @@ die() {
 
 usage_error() {
   echo "install_jitsi: error: $*" >&2
-  echo "usage: install_jitsi.sh --domain DOMAIN [--letsencrypt-email EMAIL]" >&2
+  echo "usage: install_jitsi.sh --domain DOMAIN [--letsencrypt-email EMAIL] [repository options]" >&2
   exit 2
 }
 
+# Jitsi's own repository unless a mirror (or a pinned snapshot) is given.
+JITSI_SOURCE_DEFAULT="https://download.jitsi.org stable/"
+JITSI_KEY_DEFAULT="https://download.jitsi.org/jitsi-key.gpg.key"
+
 parse_arguments() {
   DOMAIN="" EMAIL="" WANT_LE=false
+  JITSI_SOURCE="" JITSI_KEY="" PROSODY_SOURCE="" PROSODY_KEY=""
   while (($#)); do
     case "$1" in
-      --domain | --letsencrypt-email)
+      --domain | --letsencrypt-email | --jitsi-apt-source | --jitsi-apt-key | \
+        --prosody-apt-source | --prosody-apt-key)
         (($# >= 2)) || usage_error "$1 needs a value"
-        if [ "$1" = --domain ]; then DOMAIN="$2"; else EMAIL="$2" WANT_LE=true; fi
+        case "$1" in
+          --domain) DOMAIN="$2" ;;
+          --letsencrypt-email) EMAIL="$2" WANT_LE=true ;;
+          --jitsi-apt-source) JITSI_SOURCE="$2" ;;
+          --jitsi-apt-key) JITSI_KEY="$2" ;;
+          --prosody-apt-source) PROSODY_SOURCE="$2" ;;
+          --prosody-apt-key) PROSODY_KEY="$2" ;;
+        esac
         shift 2
         ;;
       -h | --help)
-        sed -n '2,7s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+        sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
         exit 0
         ;;
       *) usage_error "unknown argument '$1'" ;;
@@ -61,6 +76,7 @@ parse_arguments() {
     usage_error "--letsencrypt-email '$EMAIL' is not an e-mail address; use e.g." \
       "admin@example.com, or leave the option out for a self-signed certificate"
   fi
+  check_repository_options
   local knob
   for knob in CLOUD_INIT_TIMEOUT LOCK_TIMEOUT LE_TIMEOUT; do
     [[ "${!knob}" =~ ^[1-9][0-9]*$ ]] ||
@@ -68,6 +84,35 @@ parse_arguments() {
   done
   [[ "$POLL_SECONDS" =~ ^[0-9]*\.?[0-9]+$ ]] ||
     usage_error "INSTALL_JITSI_POLL_SECONDS must be seconds, not '$POLL_SECONDS'"
+}
+
+# An apt source is "URL SUITE [COMPONENT...]" (what follows `deb [signed-by=...]`); a key is
+# fetched from a URL. Both go into files apt reads, so only plain tokens are accepted.
+is_apt_source() {
+  [[ "$1" =~ ^https?://[A-Za-z0-9.:/_~%+-]+(\ [A-Za-z0-9._/~+-]+)+$ ]]
+}
+
+check_repository_options() {
+  local example="e.g. 'https://mirror.example.org/jitsi stable/'"
+  if [ -n "$JITSI_SOURCE$JITSI_KEY" ]; then
+    is_apt_source "$JITSI_SOURCE" ||
+      usage_error "--jitsi-apt-source '$JITSI_SOURCE' is not 'URL SUITE [COMPONENT...]'; $example"
+    [[ "$JITSI_KEY" =~ ^https?://[A-Za-z0-9.:/_~%+-]+$ ]] ||
+      usage_error "--jitsi-apt-key '$JITSI_KEY' is not the URL of the repository's signing key"
+  else
+    JITSI_SOURCE="$JITSI_SOURCE_DEFAULT" JITSI_KEY="$JITSI_KEY_DEFAULT"
+  fi
+  case "$PROSODY_SOURCE" in
+    "" | system)
+      [ -z "$PROSODY_KEY" ] || usage_error "--prosody-apt-key needs --prosody-apt-source URL SUITE COMPONENT"
+      ;;
+    *)
+      is_apt_source "$PROSODY_SOURCE" || usage_error "--prosody-apt-source '$PROSODY_SOURCE'" \
+        "is not 'system' or 'URL SUITE COMPONENT...'; e.g. 'http://packages.prosody.im/debian bookworm main'"
+      [[ "$PROSODY_KEY" =~ ^https?://[A-Za-z0-9.:/_~%+-]+$ ]] ||
+        usage_error "--prosody-apt-source needs --prosody-apt-key, the URL of its signing key"
+      ;;
+  esac
 }
 
 # Sets CODENAME; refuses systems the Jitsi packages (and this script) do not support.
@@ -200,7 +245,8 @@ python3 "$HERE/install_jitsi_wait.py" --root "$ROOT" --cloud-init-timeout "$CLOU
   --lock-timeout "$LOCK_TIMEOUT" --poll "$POLL_SECONDS" || exit 1
 bash "$HERE/install_jitsi_hostname.sh" "$ROOT" "$DOMAIN"
 ensure_download_tools
-bash "$HERE/install_jitsi_repos.sh" "$ROOT" "$CODENAME"
+bash "$HERE/install_jitsi_repos.sh" "$ROOT" "$CODENAME" "$JITSI_SOURCE" "$JITSI_KEY" \
+  "$PROSODY_SOURCE" "$PROSODY_KEY"
 preseed_answers
 install_packages
 if $WANT_LE; then request_letsencrypt; fi

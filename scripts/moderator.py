@@ -108,6 +108,10 @@ def check_host(prosody: Prosodyctl, domain: str) -> None:
 
 
 def set_password(prosody: Prosodyctl, jid: str, password: str) -> str:
+    user, host = jid.split("@")
+    if prosody.holds_password(user, host, password):
+        # Nothing to write: a re-run must not rewrite the account (new salt, new file).
+        return f"Kept {jid} (password unchanged)"
     # Both commands ask for the password twice; the account may exist or not, so try creating
     # first (the common case), then changing: neither touches any other account.
     typed_twice = f"{password}\n{password}\n"

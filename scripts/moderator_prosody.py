@@ -12,6 +12,7 @@ import subprocess
 # Used when prosodyctl does not name its config directory. Its source directory has no default:
 # a prosodyctl that names none (Prosody's own packages) finds Prosody on Lua's module path.
 DEFAULT_CONFIG_DIR = "/etc/prosody"
+DEFAULT_DATA_DIR = "/var/lib/prosody"
 
 # Prints one tab-separated verdict about the host: noloader / unloadable / absent / component /
 # disabled / host <authentication>. Globals count: a host inherits "authentication" from the
@@ -54,6 +55,48 @@ end
 """
 
 
+# Prints "match", "differs", "absent" or "unknown <why>": whether the stored account already holds
+# the password read from stdin, judged with Prosody's own storage and SCRAM code exactly as
+# mod_auth_internal_hashed's test_password does. Only the file storage ("internal") is read;
+# any other storage gives "unknown", and the caller then simply sets the password.
+_STORED_ACCOUNT_CHECK_LUA = r"""
+local source_dir, config_file, data_dir = arg[1], arg[2], arg[3]
+local user, host = arg[4], arg[5]
+if source_dir ~= "" then
+  package.path = source_dir .. "/?.lua;" .. package.path
+  package.cpath = source_dir .. "/?.so;" .. package.cpath
+end
+if not pcall(require, "prosody.loader") then pcall(require, "loader") end
+local function need(name)
+  local ok, found = pcall(require, "prosody." .. name)
+  if ok then return found end
+  return require(name)
+end
+local configmanager = need("core.configmanager")
+if not configmanager.load(config_file) then print("unknown config") return end
+local storage = configmanager.get(host, "storage")
+if type(storage) == "table" then storage = storage.accounts or storage.default end
+if storage ~= nil and storage ~= "internal" then print("unknown storage") return end
+local datamanager = need("util.datamanager")
+datamanager.set_data_path(configmanager.get("*", "data_path") or data_dir)
+local account = datamanager.load(user, host, "accounts")
+if not account then print("absent") return end
+if not (account.salt and account.iteration_count and account.stored_key) then
+  print("unknown record") return
+end
+local scram, hex = need("util.sasl.scram"), need("util.hex")
+local hash = configmanager.get(host, "password_hash") or "SHA-1"
+local derive = (scram.hashers or {})[hash]
+  or (hash == "SHA-1" and scram.getAuthenticationDatabaseSHA1)
+if not derive then print("unknown hash") return end
+local password = io.read("*l") or ""
+local ok, stored_key, server_key = derive(password, account.salt, account.iteration_count)
+local same = ok and hex.encode(stored_key) == account.stored_key
+  and hex.encode(server_key) == account.server_key
+print(same and "match" or "differs")
+"""
+
+
 class ProsodyError(Exception):
     """Prosody or its tools failed; the text is a one-line reason without any secret."""
 
@@ -72,6 +115,7 @@ class Prosodyctl:
             text = f.read()
         self.source_dir = _lua_setting(text, "CFG_SOURCEDIR") or ""
         config_dir = _lua_setting(text, "CFG_CONFIGDIR") or DEFAULT_CONFIG_DIR
+        self.data_dir = _lua_setting(text, "CFG_DATADIR") or DEFAULT_DATA_DIR
         self.config = config or f"{config_dir}/prosody.cfg.lua"
         self.explicit_config = config is not None
         self.interpreter = _shebang(text, found)
@@ -95,6 +139,17 @@ class Prosodyctl:
             )
         return verdict
 
+    def holds_password(self, user: str, host: str, password: str) -> bool:
+        """Whether the stored account already has `password` (False when absent or unknown).
+
+        The script goes in arguments (`-e`), so that stdin carries the password alone: never
+        an argument, the environment or a file."""
+        values = (self.source_dir, self.config, self.data_dir, user, host)
+        arguments = "arg = {" + ", ".join(_lua_string(v) for v in values) + "}"
+        argv = [*self.interpreter, "-e", arguments, "-e", _STORED_ACCOUNT_CHECK_LUA]
+        done = self._run(argv, f"{password}\n", "checking the stored password")
+        return done.returncode == 0 and done.stdout.strip() == "match"
+
     def account_command(self, command: str, jid: str, stdin: str = "") -> tuple[bool, str]:
         """Runs `prosodyctl COMMAND JID` with `stdin`; whether it succeeded, and what it said."""
         config = ["--config", self.config] if self.explicit_config else []
@@ -113,6 +168,12 @@ class Prosodyctl:
             ) from e
         except OSError as e:
             raise ProsodyError(f"{what} could not start: {e.strerror} ({argv[0]})") from e
+
+
+def _lua_string(text: str) -> str:
+    """A Lua string literal holding `text` (paths and names; escaped all the same)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
 
 
 def _on_path(name: str) -> str | None:

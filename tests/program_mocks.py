@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import pathlib
 import runpy
 
 import pulumi
@@ -59,18 +60,31 @@ class Run:
         return {r.urn: r for r in self.resources}
 
 
+@dataclasses.dataclass(frozen=True)
+class CloudAnswers:
+    """What the cloud answers for the resources that a rehearsal turns into real things."""
+
+    address: str = PROJECT_IP
+    public_key: str = PUBLIC_KEY
+    private_key: str = PRIVATE_KEY
+    instance_id: str = "4242424242"
+
+
 class _Mocks(mocks.Mocks):
     """Plausible outputs for each resource type; all deterministic."""
+
+    def __init__(self, answers: CloudAnswers = CloudAnswers()):
+        self.answers = answers
 
     def new_resource(self, args: mocks.MockResourceArgs):
         outputs = dict(args.inputs)
         if args.typ == "gcp:compute/address:Address":
-            outputs["address"] = PROJECT_IP
+            outputs["address"] = self.answers.address
         elif args.typ == "gcp:compute/instance:Instance":
-            outputs["instanceId"] = "4242424242"
+            outputs["instanceId"] = self.answers.instance_id
         elif args.typ == "tls:index/privateKey:PrivateKey":
-            outputs["publicKeyOpenssh"] = PUBLIC_KEY
-            outputs["privateKeyOpenssh"] = PRIVATE_KEY
+            outputs["publicKeyOpenssh"] = self.answers.public_key
+            outputs["privateKeyOpenssh"] = self.answers.private_key
         elif args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = "gen" + hashlib.sha256(args.name.encode()).hexdigest()[:21]
         return f"{args.name}-id", outputs
@@ -128,18 +142,31 @@ def stack_config(**overrides) -> tuple[dict, list[str]]:
     return config, ["jitsi:moderators"]
 
 
-def run_program(config: dict, secret_keys: list[str], monkeypatch, allow_error=False) -> Run:
-    """Runs __main__.py under mocks from the current directory (which holds `scripts/`).
+def run_program(
+    config: dict,
+    secret_keys: list[str],
+    monkeypatch,
+    allow_error=False,
+    answers: CloudAnswers = CloudAnswers(),
+    main: pathlib.Path = ROOT / "__main__.py",
+) -> Run:
+    """Runs `main` (the program) under mocks from the current directory (which holds `scripts/`).
 
     With allow_error, an exception from the program is returned in `Run.error` together
-    with whatever was registered before it, instead of being raised.
+    with whatever was registered before it, instead of being raised. `answers` sets what
+    the mocked cloud returns (the rehearsal gives a real machine's address and key).
     """
-    monitor = _RecordingMonitor(_Mocks())
+    monitor = _RecordingMonitor(_Mocks(answers))
     warnings = _Warnings()
     logger = logging.getLogger(f"program-under-test-{id(monitor)}")
     logger.addHandler(warnings)
     pulumi.runtime.set_mocks(
-        _Mocks(), project="jitsi", stack="test", preview=False, monitor=monitor, logger=logger
+        _Mocks(answers),
+        project="jitsi",
+        stack="test",
+        preview=False,
+        monitor=monitor,
+        logger=logger,
     )
     exported: dict = {}
     monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))
@@ -149,7 +176,7 @@ def run_program(config: dict, secret_keys: list[str], monkeypatch, allow_error=F
 
     @pulumi.runtime.test
     def program():
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        runpy.run_path(str(main), run_name="__main__")
         waits = []
         for name, value in exported.items():
             out = pulumi.Output.from_input(value)

@@ -7,8 +7,11 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests drive for real: Prosody 0.12, a Debian 13 root with Prosody 13
 # (debootstrap), the HOCON tool jicofo's packaging uses (ruby-hocon), Lua for Prosody's own
-# config loader, shellcheck, and node for reading config.js as JavaScript.
-packages=(prosody lua5.4 ruby-hocon debootstrap shellcheck nodejs)
+# config loader, shellcheck, and node for reading config.js as JavaScript. The rehearsal boots
+# Debian machines (systemd-container, iproute2), reaches them over SSH (openssh-client), and
+# serves them a signed apt repository it builds (apt-utils, gnupg).
+packages=(prosody lua5.4 ruby-hocon debootstrap shellcheck nodejs
+  systemd-container iproute2 openssh-client apt-utils gnupg)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -37,7 +40,8 @@ fi
 echo "Checking style: ruff, shellcheck"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-shellcheck scripts/*.sh tests/*.sh .ci/run
+mapfile -t shell_scripts < <(find tests -name '*.sh' -not -path '*/.venv/*')
+shellcheck scripts/*.sh .ci/run "${shell_scripts[@]}"
 
 echo "Running the test suite"
 exec .venv/bin/python -m pytest "$@"

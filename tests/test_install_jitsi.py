@@ -225,3 +225,36 @@ def test_rerun_requests_a_missing_letsencrypt_certificate_without_reinstalling(
     assert [call.command for call in again.calls] == ["install-letsencrypt-cert.sh"]
     assert machine.read(f"etc/jitsi/meet/{DOMAIN}.crt") == issued.read_text()
     assert f"Keep Jitsi Meet for {DOMAIN} (already installed)" in again.stdout
+
+
+def test_a_mirror_and_the_systems_prosody_replace_the_default_repositories(tmp_path):
+    machine = Machine(tmp_path, "bookworm")
+    result = machine.run(
+        "--domain", DOMAIN,
+        "--jitsi-apt-source", "http://10.0.0.1:8080/jitsi stable/",
+        "--jitsi-apt-key", "http://10.0.0.1:8080/jitsi-key.gpg.key",
+        "--prosody-apt-source", "system",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert machine.read("etc/apt/sources.list.d/jitsi-stable.list") == (
+        "deb [signed-by=/usr/share/keyrings/jitsi-keyring.gpg] http://10.0.0.1:8080/jitsi stable/\n"
+    )
+    fetched = [c.args for c in result.calls if c.command == "curl"]
+    assert len(fetched) == 1 and fetched[0].endswith("http://10.0.0.1:8080/jitsi-key.gpg.key")
+    assert not (machine.root / "etc/apt/sources.list.d/prosody.list").exists()
+    assert "Use the system's Prosody" in result.stdout
+
+
+def test_a_prosody_mirror_is_added_with_its_own_key(tmp_path):
+    machine = Machine(tmp_path, "trixie")
+    result = machine.run(
+        "--domain", DOMAIN,
+        "--prosody-apt-source", "https://mirror.example.org/prosody trixie main",
+        "--prosody-apt-key", "https://mirror.example.org/prosody.key",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert machine.read("etc/apt/sources.list.d/prosody.list") == (
+        "deb [signed-by=/usr/share/keyrings/prosody-keyring.gpg] "
+        "https://mirror.example.org/prosody trixie main\n"
+    )
+    assert any(c.args.endswith("https://mirror.example.org/prosody.key") for c in result.calls)

@@ -24,6 +24,45 @@ BAD_ARGUMENTS = {
         "is not an e-mail address",
     ),
     "unknown option": (["--domain", "meet.example.com", "--force"], "unknown argument '--force'"),
+    "mirror without key": (
+        ["--domain", "meet.example.com", "--jitsi-apt-source", "https://m.example.org stable/"],
+        "--jitsi-apt-key '' is not the URL",
+    ),
+    "mirror without suite": (
+        [
+            "--domain",
+            "meet.example.com",
+            "--jitsi-apt-source",
+            "https://m.example.org",
+            "--jitsi-apt-key",
+            "https://m.example.org/key",
+        ],
+        "is not 'URL SUITE [COMPONENT...]'",
+    ),
+    "mirror with apt options": (
+        [
+            "--domain",
+            "meet.example.com",
+            "--jitsi-apt-source",
+            "[trusted=yes] https://m.example.org stable/",
+            "--jitsi-apt-key",
+            "https://m.example.org/key",
+        ],
+        "is not 'URL SUITE [COMPONENT...]'",
+    ),
+    "prosody key without source": (
+        ["--domain", "meet.example.com", "--prosody-apt-key", "https://m.example.org/key"],
+        "--prosody-apt-key needs --prosody-apt-source",
+    ),
+    "prosody source without key": (
+        [
+            "--domain",
+            "meet.example.com",
+            "--prosody-apt-source",
+            "https://m.example.org/p bookworm main",
+        ],
+        "--prosody-apt-source needs --prosody-apt-key",
+    ),
 }
 
 

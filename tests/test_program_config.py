@@ -1,6 +1,7 @@
 """Stack config: declared defaults, and every bad value stopped before any resource exists."""
 
 import json
+import shlex
 
 import pytest
 import yaml
@@ -122,6 +123,39 @@ BAD_INPUTS = {
         "jitsi:dnsZone needs jitsi:domain",
     ),
     "no project": ({"gcp__project": None}, "gcp:project is not set"),
+    "mirror without key": (
+        {"jitsi__jitsiAptSource": "https://mirror.example.org/jitsi stable/"},
+        "jitsi:jitsiAptSource and jitsi:jitsiAptKey go together",
+    ),
+    "mirror without suite": (
+        {
+            "jitsi__jitsiAptSource": "https://mirror.example.org/jitsi",
+            "jitsi__jitsiAptKey": "https://mirror.example.org/key.gpg",
+        },
+        "jitsi:jitsiAptSource must be 'URL SUITE [COMPONENT...]'",
+    ),
+    "mirror with options": (
+        {
+            "jitsi__jitsiAptSource": "[trusted=yes] http://mirror.example.org/jitsi stable/",
+            "jitsi__jitsiAptKey": "https://mirror.example.org/key.gpg",
+        },
+        "jitsi:jitsiAptSource must be 'URL SUITE [COMPONENT...]'",
+    ),
+    "key not a url": (
+        {
+            "jitsi__jitsiAptSource": "https://mirror.example.org/jitsi stable/",
+            "jitsi__jitsiAptKey": "/etc/apt/key.gpg",
+        },
+        "jitsi:jitsiAptKey must be the http(s) URL",
+    ),
+    "prosody mirror without key": (
+        {"jitsi__prosodyAptSource": "http://mirror.example.org/prosody bookworm main"},
+        "jitsi:prosodyAptKey must be the http(s) URL",
+    ),
+    "prosody key without mirror": (
+        {"jitsi__prosodyAptSource": "system", "jitsi__prosodyAptKey": "https://x.example/k"},
+        "jitsi:prosodyAptKey is set but jitsi:prosodyAptSource is not a repository",
+    ),
     "zone outside region": (
         {"gcp__region": "europe-west1", "gcp__zone": "us-central1-a"},
         "gcp:zone must be a zone of region 'europe-west1'",
@@ -161,3 +195,25 @@ def test_a_valid_stack_runs_once_the_bad_value_is_fixed(run):
     assert fixed.error is None
     assert fixed.exports["url"] == "https://meet.example.org/"
     assert fixed.exports["guestDomain"] == "guest.meet.example.org"
+
+
+def test_apt_sources_reach_the_installer_and_the_defaults_add_nothing(run):
+    install = run().named("setup-install").inputs["create"]
+    assert "apt-source" not in install and "apt-key" not in install
+    mirror = (
+        run(
+            jitsi__jitsiAptSource="https://mirror.example.org/jitsi stable/",
+            jitsi__jitsiAptKey="https://mirror.example.org/jitsi-key.gpg.key",
+            jitsi__prosodyAptSource="system",
+        )
+        .named("setup-install")
+        .inputs["create"]
+    )
+    assert shlex.split(mirror)[-6:] == [
+        "--jitsi-apt-source",
+        "https://mirror.example.org/jitsi stable/",
+        "--jitsi-apt-key",
+        "https://mirror.example.org/jitsi-key.gpg.key",
+        "--prosody-apt-source",
+        "system",
+    ]

@@ -1,0 +1,219 @@
+"""Replays the program's remote steps over real SSH, as Pulumi's engine and pulumi-command do.
+
+The program runs under mocks (`program_mocks.run_program`); every `command:remote:Command` and
+`command:remote:CopyToRemote` it registers becomes a `Step` with its own inputs. `Engine.up`
+compares them with the steps of the previous `up` and runs what the engine would run:
+
+- a new step is created: a Command runs `create`; a CopyToRemote copies its file over SFTP;
+- a step whose `triggers` changed is replaced (replaceOnChanges in pulumi-command 1.2.1): with
+  `delete_before_replace` the old `delete` runs first, otherwise the new one is created first
+  and the old one deleted at the end;
+- any other changed input is an update: a Command runs `update`, or `create` when there is no
+  `update` (the provider's Update); a CopyToRemote copies again only if its content or path
+  changed;
+- a step that left the program is deleted after every create and update, in reverse order,
+  with its **old** inputs, unless the resource named in its `deleted_with` goes too.
+
+A step that fails stops the `up` (later steps do not run) and keeps the state it had before, so
+the next `up` tries it again. (The real engine may instead record the failed update's new inputs
+with an initialization error, which also makes the next `up` run it again.)
+
+Nothing here knows a command string: each comes from the registration, so a change in
+`components/` changes what runs.
+"""
+
+import dataclasses
+import graphlib
+import hashlib
+import pathlib
+import time
+from collections.abc import Callable
+
+from program_mocks import Run, unwrap
+from rehearsal.ssh import CommandFailed, Connection, SshClient
+
+COMMAND = "command:remote:Command"
+COPY = "command:remote:CopyToRemote"
+# Inputs the provider reads when it runs a Command; any change of these is an update.
+COMMAND_INPUTS = ("create", "update", "delete", "stdin", "logging", "connection", "environment")
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    urn: str
+    type: str
+    name: str
+    # Secrets unwrapped; a file source as {"fileAsset": path} plus its content's sha256.
+    inputs: dict
+    dependencies: tuple[str, ...]
+    delete_before_replace: bool
+    deleted_with: str
+    source_hash: str = ""
+
+    @property
+    def connection(self) -> Connection:
+        return Connection.from_inputs(self.inputs["connection"])
+
+
+@dataclasses.dataclass
+class Record:
+    """One thing the engine did: for the report."""
+
+    step: str
+    action: str
+    seconds: float
+    ssh_sessions: int
+
+
+def steps_of(run: Run, project_dir: pathlib.Path) -> list[Step]:
+    """The remote steps a program run registered, in an order that respects dependencies."""
+    by_urn = run.by_urn()
+    graph = graphlib.TopologicalSorter()
+    for resource in run.resources:
+        graph.add(resource.urn, *[d for d in resource.dependencies if d in by_urn])
+        if resource.parent in by_urn:
+            graph.add(resource.urn, resource.parent)
+    steps = []
+    for urn in graph.static_order():
+        resource = by_urn[urn]
+        if resource.type not in (COMMAND, COPY):
+            continue
+        inputs = unwrap(resource.inputs)
+        source_hash = ""
+        if resource.type == COPY:
+            path = project_dir / inputs["source"]["fileAsset"]
+            source_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+        steps.append(
+            Step(
+                urn=urn,
+                type=resource.type,
+                name=resource.name,
+                inputs=inputs,
+                dependencies=tuple(resource.dependencies),
+                delete_before_replace=resource.delete_before_replace,
+                deleted_with=resource.deleted_with,
+                source_hash=source_hash,
+            )
+        )
+    return steps
+
+
+def _diff(old: Step, new: Step) -> str:
+    """'replace', 'update' or 'same', as the provider's schema decides."""
+    if old.inputs.get("triggers") != new.inputs.get("triggers"):
+        return "replace"
+    if new.type == COPY:
+        same = (
+            old.source_hash == new.source_hash
+            and old.inputs["remotePath"] == new.inputs["remotePath"]
+            and old.inputs["connection"] == new.inputs["connection"]
+        )
+    else:
+        same = all(old.inputs.get(k) == new.inputs.get(k) for k in COMMAND_INPUTS)
+    return "same" if same else "update"
+
+
+class Engine:
+    """The state of one stack: what the last `up` left, and how to reach its VM."""
+
+    def __init__(self, project_dir: pathlib.Path, say: Callable[[str], None] = print):
+        self.project_dir = project_dir
+        self.say = say
+        # urn -> (the step as last applied, its stdout)
+        self.state: dict[str, tuple[Step, str]] = {}
+
+    def up(self, run: Run, all_urns: set[str] | None = None) -> list[Record]:
+        """Applies one program run; returns what ran. Raises CommandFailed like `pulumi up`.
+
+        `all_urns` are every resource of the new run (remote or not): a delete whose
+        `deleted_with` resource is still there runs, one whose resource left is skipped.
+        """
+        new_steps = steps_of(run, self.project_dir)
+        alive = all_urns if all_urns is not None else {r.urn for r in run.resources}
+        records: list[Record] = []
+        pending_deletes: list[tuple[Step, str]] = []
+        for step in new_steps:
+            previous = self.state.get(step.urn)
+            if previous is None:
+                records.append(self._apply(step, "create", None))
+                continue
+            old, stdout = previous
+            change = _diff(old, step)
+            if change == "same":
+                self.state[step.urn] = (step, stdout)
+            elif change == "update":
+                records.append(self._apply(step, "update", previous))
+            elif step.delete_before_replace:
+                del self.state[step.urn]
+                records.append(self._delete(old, stdout, "replace: delete old"))
+                records.append(self._apply(step, "replace: create new", None))
+            else:
+                records.append(self._apply(step, "replace: create new", None))
+                pending_deletes.append((old, stdout))
+        new_urns = {s.urn for s in new_steps}
+        gone = [s for urn, (s, _) in self.state.items() if urn not in new_urns]
+        for old in reversed(gone):
+            _, stdout = self.state.pop(old.urn)
+            if old.deleted_with and old.deleted_with not in alive:
+                records.append(Record(old.name, "delete skipped (deleted_with)", 0.0, 0))
+                continue
+            records.append(self._delete(old, stdout, "delete"))
+        for old, stdout in reversed(pending_deletes):
+            records.append(self._delete(old, stdout, "replace: delete old"))
+        return records
+
+    def rerun_all(self) -> list[Record]:
+        """Every step in the state run again as a first create would (idempotence check)."""
+        return [self._apply(step, "create", None) for step, _ in list(self.state.values())]
+
+    def _apply(self, step: Step, action: str, previous: tuple[Step, str] | None) -> Record:
+        started = time.monotonic()
+        self.say(f"  {action:<20} {step.name}")
+        with SshClient(step.connection) as client:
+            if step.type == COPY:
+                old = previous[0] if previous else None
+                if (
+                    old is None
+                    or old.source_hash != step.source_hash
+                    or (old.inputs["remotePath"] != step.inputs["remotePath"])
+                ):
+                    local = self.project_dir / step.inputs["source"]["fileAsset"]
+                    client.copy_file(local, step.inputs["remotePath"])
+                stdout = ""
+            else:
+                command = step.inputs.get("create")
+                if action == "update" and step.inputs.get("update"):
+                    command = step.inputs["update"]
+                stdout = previous[1] if previous else ""
+                if command:
+                    result = client.run(
+                        command,
+                        stdin=step.inputs.get("stdin"),
+                        environment=step.inputs.get("environment") or {},
+                        previous_stdout=stdout if action == "update" else "",
+                        quiet=step.inputs.get("logging") == "none",
+                    )
+                    stdout = result.stdout
+            sessions = client.dials
+        self.state[step.urn] = (step, stdout)
+        return Record(step.name, action, time.monotonic() - started, sessions)
+
+    def _delete(self, old: Step, stdout: str, action: str) -> Record:
+        started = time.monotonic()
+        command = old.inputs.get("delete") if old.type == COMMAND else None
+        if not command:
+            return Record(old.name, f"{action} (nothing to run)", 0.0, 0)
+        self.say(f"  {action:<20} {old.name}")
+        with SshClient(old.connection) as client:
+            client.run(
+                command,
+                stdin=old.inputs.get("stdin"),
+                environment=old.inputs.get("environment") or {},
+                previous_stdout=stdout,
+                quiet=old.inputs.get("logging") == "none",
+            )
+            sessions = client.dials
+        return Record(old.name, action, time.monotonic() - started, sessions)
+
+
+__all__ = ["CommandFailed", "Engine", "Record", "Step", "steps_of"]

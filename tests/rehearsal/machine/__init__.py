@@ -1,0 +1,1 @@
+"""A fresh Compute Engine VM on this machine, for the rehearsal (see vm.py)."""
