@@ -5,6 +5,7 @@ before anything is registered, with a message that names the key and shows a goo
 """
 
 import dataclasses
+import difflib
 import json
 import types
 from collections.abc import Mapping
@@ -50,8 +51,16 @@ DEFAULTS: dict[str, object] = {
     "jitsi:prosodyAptKey": "",
 }
 
-# Keys whose values are JSON (objects and lists) rather than plain text.
-_JSON_KEYS = {MODERATORS, "jitsi:sshSourceRanges", "jitsi:labels", "jitsi:generatedModerators"}
+# Keys whose values are JSON (objects and lists) rather than plain text, each with the command
+# that sets it the right way: `[0]` for a list, `.NAME` for an object (`--secret` for passwords).
+_STRUCTURED = {
+    MODERATORS: (
+        f"pulumi config set --secret --path '{MODERATORS}.alice' (it asks for the password)"
+    ),
+    "jitsi:generatedModerators": "pulumi config set --path 'jitsi:generatedModerators[0]' bob",
+    "jitsi:sshSourceRanges": "pulumi config set --path 'jitsi:sshSourceRanges[0]' 203.0.113.7/32",
+    "jitsi:labels": "pulumi config set --path 'jitsi:labels.team' video",
+}
 KEYS = (
     "gcp:project",
     "gcp:region",
@@ -137,21 +146,45 @@ class StackConfig:
 
 def load() -> StackConfig:
     """Reads the stack config of the running program and validates it."""
+    for warning in unknown_keys(_stack_keys()):
+        pulumi.log.warn(warning)
     raw = {key: _read(key) for key in KEYS}
     return validate(raw, moderators_secret=pulumi.runtime.is_config_secret(MODERATORS))
+
+
+def _stack_keys() -> set[str]:
+    # The language host hands the program the whole stack config (PULUMI_CONFIG) and puts it
+    # in the SDK's store; tests fill the store with set_all_config.
+    return set(pulumi.runtime.get_config_env()) | set(pulumi.runtime.config.CONFIG.get())
+
+
+def unknown_keys(stack_keys: set[str]) -> list[str]:
+    """One warning per `jitsi:` key the program does not read (a typo is otherwise silently
+    ignored), naming the closest key it does read. Values are never shown: some are secret."""
+    # Names compared without the shared "jitsi:", which would make any two keys look alike.
+    known = {key[6:].lower(): key for key in KEYS if key.startswith("jitsi:")}
+    warnings = []
+    for key in sorted(k for k in stack_keys if k.startswith("jitsi:") and k not in KEYS):
+        close = difflib.get_close_matches(key[6:].lower(), known, n=1, cutoff=0.6)
+        hint = f"did you mean {known[close[0]]}? " if close else ""
+        warnings.append(
+            f"{key} is not a setting of this program and is ignored; {hint}"
+            f"remove it: pulumi config rm {key}"
+        )
+    return warnings
 
 
 def _read(key: str) -> object:
     namespace, name = key.split(":")
     text = pulumi.Config(namespace).get(name)
-    if text is None or key not in _JSON_KEYS:
+    if text is None or key not in _STRUCTURED:
         return text
     try:
         return json.loads(text)
     except ValueError:
         raise ConfigError(
-            f"{key} must be structured config; set it with --path, for example "
-            f"pulumi config set --path '{key}[0]' VALUE or '{key}.NAME' VALUE"
+            f"{key} holds plain text but must be structured config: "
+            f"pulumi config rm {key} && {_STRUCTURED[key]}"
         ) from None
 
 
@@ -160,7 +193,8 @@ def validate(raw: Mapping[str, object], moderators_secret: bool) -> StackConfig:
     value = {key: DEFAULTS.get(key) if raw.get(key) is None else raw[key] for key in KEYS}
     value = {key: None if v == "" else v for key, v in value.items()}
     region = rules.region(value["gcp:region"])
-    zone = rules.zone(value["gcp:zone"] or f"{region}-b", region)
+    region_set = raw.get("gcp:region") not in (None, "")
+    zone = rules.zone(value["gcp:zone"] or f"{region}-b", region, region_set)
     domain = value["jitsi:domain"]
     if domain is not None:
         domain = rules.fqdn("jitsi:domain", domain, "meet.example.org")
@@ -245,7 +279,7 @@ def _moderators(value: object, is_secret: bool) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ConfigError(
             f"{MODERATORS} must be an object of user names to passwords: "
-            f"pulumi config set --secret --path '{MODERATORS}.alice' '<password>'"
+            f"pulumi config set --secret --path '{MODERATORS}.alice' (it asks for the password)"
         )
     names = [rules.moderator_name(MODERATORS, name) for name in value]
     if value and not is_secret:
@@ -253,7 +287,7 @@ def _moderators(value: object, is_secret: bool) -> dict[str, str]:
         raise ConfigError(
             f"{MODERATORS} is stored in plain text; store the passwords encrypted: "
             f"pulumi config rm {MODERATORS} && pulumi config set --secret --path "
-            f"'{MODERATORS}.{names[0]}' '<password>'{again}"
+            f"'{MODERATORS}.{names[0]}' (it asks for the password){again}"
         )
     return {name: rules.password(MODERATORS, name, value[name]) for name in names}
 
@@ -272,7 +306,7 @@ def _generated(value: object, moderators: Mapping[str, str]) -> tuple[str, ...]:
     if not names and not moderators:
         raise ConfigError(
             f"no moderator is configured, so nobody could open a room: "
-            f"pulumi config set --secret --path '{MODERATORS}.alice' '<password>' "
+            f"pulumi config set --secret --path '{MODERATORS}.alice' (it asks for the password) "
             f"or pulumi config set --path '{key}[0]' alice"
         )
     return tuple(sorted(names))

@@ -20,7 +20,23 @@ _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?:[A-Za-z0-9-]+\.)+[A-Z
 _GCE_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _PROJECT_ID = re.compile(r"^(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
-_MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$")
+# A Compute Engine machine type: a family, a shape and, for some, a local-SSD or bare-metal suffix.
+# Checked here so that a typo fails before anything exists, not at VM creation after the address
+# and the firewall rules. A family added after late 2026 belongs in this list.
+_MACHINE_FAMILIES = (
+    "a2|a3|a4|a4x|c2|c2d|c3|c3d|c4|c4a|c4d|e2|f1|g1|g2|g4|h3|h4d|m1|m2|m3|m4|n1|n2|n2d|n4|n4a|"
+    "n4d|t2a|t2d|x4|z3"
+)
+_MACHINE_SHAPE = (
+    r"(?:standard|highmem|highcpu|ultramem|megamem|hypermem)-\d+"
+    r"|(?:highgpu|megagpu|ultragpu|edgegpu)-\d+g|micro|small|medium|\d+-\d+t"
+    r"|custom-(?:(?:micro|small|medium)-\d+|\d+-\d+)(?:-ext)?"
+)
+_MACHINE_TYPE = re.compile(
+    rf"^(?:{_MACHINE_FAMILIES})-(?:{_MACHINE_SHAPE})"
+    r"(?:-lssd|-nolssd|-standardlssd|-highlssd|-metal)?$"
+)
+_ZONE = re.compile(r"^([a-z]+-[a-z]+[0-9]+)-[a-z]$")
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _UNIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -50,7 +66,10 @@ def moderator_name(key: str, name: object) -> str:
 
 def password(key: str, name: str, value: object) -> str:
     """Refuses weak or unusable passwords; the message names the user, never the password."""
-    fix = f"pulumi config set --secret --path '{key}.{name}' '<a password of 12+ characters>'"
+    fix = (
+        f"pulumi config set --secret --path '{key}.{name}' "
+        "(it asks for a password of 12+ characters)"
+    )
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{key}.{name}: the password is empty or not text: {fix}")
     if len(value) < MIN_PASSWORD_LENGTH:
@@ -102,19 +121,34 @@ def region(value: object) -> str:
     return value
 
 
-def zone(value: object, in_region: str) -> str:
-    if not isinstance(value, str) or not re.match(rf"^{re.escape(in_region)}-[a-z]$", value):
+def zone(value: object, in_region: str, region_set: bool) -> str:
+    """`region_set`: gcp:region was given; if not, a zone elsewhere means the region is missing."""
+    shape = _ZONE.match(value) if isinstance(value, str) else None
+    if shape is None:
         raise ConfigError(
-            f"gcp:zone must be a zone of region {in_region!r} such as '{in_region}-b' "
-            f"(got {value!r}): pulumi config set gcp:zone {in_region}-b"
+            f"gcp:zone must be a Compute Engine zone such as '{in_region}-b' (got {value!r}): "
+            f"pulumi config set gcp:zone {in_region}-b"
         )
-    return value
+    if shape.group(1) == in_region:
+        return value
+    if not region_set:
+        raise ConfigError(
+            f"gcp:zone {value!r} is outside gcp:region, which is unset and so {in_region!r}: "
+            f"set the zone's region: pulumi config set gcp:region {shape.group(1)}"
+        )
+    raise ConfigError(
+        f"gcp:zone must be a zone of region {in_region!r} (got {value!r}): set the zone's region "
+        f"(pulumi config set gcp:region {shape.group(1)}) or a zone of {in_region} "
+        f"(pulumi config set gcp:zone {in_region}-b)"
+    )
 
 
 def machine_type(key: str, value: object) -> str:
     if not isinstance(value, str) or not _MACHINE_TYPE.match(value):
         raise ConfigError(
-            f"{key} must be a Compute Engine machine type such as 'e2-standard-2' (got {value!r})"
+            f"{key} must be a Compute Engine machine type: a family such as e2, n2 or c3, then a "
+            "shape such as -standard-4, -highcpu-8, -micro or -custom-4-8192 (got "
+            f"{value!r}): pulumi config set {key} e2-standard-2"
         )
     return value
 

@@ -1,21 +1,13 @@
-"""Remote steps 1-3: wait for the VM, ship scripts/, install Jitsi Meet, secure the domain."""
+"""Remote steps 1-3: ship scripts/ (waiting for the VM), install Jitsi Meet, secure the domain."""
 
 import dataclasses
-import shlex
 from collections.abc import Sequence
 
 import pulumi
 import pulumi_command as command
 
-from components.remote_host import RemoteHost, command_line, script_files
+from components.remote_host import RemoteHost, command_line, leftovers
 from config import AptSources
-
-# Ubuntu images boot through cloud-init and hold the package locks until it is done; GCE's
-# Debian images have no cloud-init. `status --wait` exits 2 for "done, with recoverable
-# errors", which still means booted, so only its absence or its end matters here.
-WAIT_FOR_BOOT = (
-    "if command -v cloud-init >/dev/null 2>&1; then cloud-init status --wait >/dev/null || true; fi"
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,29 +31,27 @@ class HostSetup(pulumi.ComponentResource):
     def __init__(self, name: str, args: HostSetupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jitsi:site:HostSetup", name, None, opts)
         host = args.host
-        booted = command.remote.Command(
-            f"{name}-wait-for-boot",
+        stray = leftovers(host.scripts_dir)
+        if stray:
+            pulumi.log.warn(
+                f"{', '.join(stray)} would be copied to the VM with the scripts (the upload "
+                "takes the whole folder): remove them with git clean -fdX scripts",
+                resource=self,
+            )
+        # One SSH session ships every script: the provider dials until the new VM's sshd
+        # accepts the key (the boot wait), creates the folder, and copies the folder's files
+        # into it ("scripts/": its contents, so every tool keeps the path it always had and an
+        # older deployment's stored commands find the current tools). It copies again only
+        # when a file changed; what each tool step re-runs for is in that step's triggers.
+        uploaded = command.remote.CopyToRemote(
+            f"{name}-upload",
             connection=host.connection,
-            # The folder exists before the copies: older providers create only a path's last
-            # element, and here that is the file.
-            create=f"{WAIT_FOR_BOOT}; mkdir -p {shlex.quote(host.remote_dir)}",
+            # A relative, '/'-separated path: the state is the same on every machine.
+            source=pulumi.FileArchive(f"{host.scripts_dir.as_posix()}/"),
+            remote_path=host.remote_dir,
             triggers=[host.instance.instance_id],
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.ready_after)),
         )
-        # One file per copy, one after another: a file's copy runs again only when it
-        # changes, nothing else in the folder (byte code, editor files) is shipped, and
-        # sshd never sees a burst of parallel handshakes.
-        previous: pulumi.Resource = booted
-        for path in script_files(host.scripts_dir):
-            previous = command.remote.CopyToRemote(
-                f"{name}-copy-{path.name}",
-                connection=host.connection,
-                # A relative, '/'-separated path: the state is the same on every machine.
-                source=pulumi.FileAsset(path.as_posix()),
-                remote_path=host.script(path.name),
-                triggers=[host.instance.instance_id],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[previous]),
-            )
         install_words = ["sudo", "bash", host.script("install_jitsi.sh"), "--domain", args.domain]
         if args.lets_encrypt_email:
             install_words += ["--letsencrypt-email", args.lets_encrypt_email]
@@ -69,9 +59,10 @@ class HostSetup(pulumi.ComponentResource):
         installed = command.remote.Command(
             f"{name}-install",
             connection=host.connection,
+            # The installer itself waits for cloud-init and the package locks.
             create=command_line(*install_words),
             triggers=host.triggers("install_jitsi"),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[previous]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[uploaded]),
         )
         secure_words = ["sudo", "python3", host.script("secure_domain.py")]
         secure_words += ["--domain", args.domain, "--guest-domain", args.guest_domain]

@@ -1,4 +1,4 @@
-"""Remote step 4: one Prosody account per moderator, plus generated passwords."""
+"""Remote step 4: the server's moderator accounts made equal to the stack's list, in one step."""
 
 import dataclasses
 import json
@@ -28,21 +28,42 @@ class ModeratorAccounts(pulumi.ComponentResource):
     credentials: pulumi.Output[dict]
     # {name: password} of the generated ones, secret.
     generated_passwords: pulumi.Output[dict]
-    # The last account step (or `after` when there is none): verification comes after it.
-    last: pulumi.Resource
+    # The account step: verification comes after it.
+    synced: command.remote.Command
 
     def __init__(
         self, name: str, args: ModeratorAccountsArgs, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("jitsi:site:ModeratorAccounts", name, None, opts)
+        host = args.host
         generated = {user: self._generate(name, user) for user in args.generated}
         passwords = {**{u: pulumi.Output.secret(p) for u, p in args.passwords.items()}, **generated}
-        # One account after another: 50 moderators must not open 50 SSH sessions at once.
-        previous = args.after
-        for user in sorted(passwords):
-            previous = self._account(name, args, user, passwords[user], previous)
-        self.last = previous
+        names = ",".join(sorted(passwords))
+        tool = ["sudo", "python3", host.script("moderator.py"), "sync", "--domain", args.domain]
+        # The names are on the command line so that `pulumi preview` shows who is added or
+        # removed; the tool refuses a list that differs from its stdin.
+        sync = command_line(*tool, "--names", names)
         self.credentials = _secret_dict(passwords)
+        self.synced = command.remote.Command(
+            f"{name}s",
+            connection=host.connection,
+            create=sync,
+            # A changed password (a changed stdin) or list runs `update`: the same converge.
+            update=sync,
+            # No delete: removing the stack deletes the VM and every account with it, and a
+            # replaced VM must never be dialled to remove accounts from it.
+            # The passwords travel only here: one JSON object on stdin, secret in the state.
+            stdin=credentials_json(self.credentials),
+            # The output says who was added, changed or removed: names only.
+            logging=command.remote.Logging.STDOUT,
+            # No password, nor anything derived from one, in the triggers.
+            triggers=host.triggers("moderator"),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[args.after],
+                additional_secret_outputs=["stdout", "stderr"],
+            ),
+        )
         self.generated_passwords = _secret_dict(generated)
         self.register_outputs({"names": sorted(passwords)})
 
@@ -57,40 +78,6 @@ class ModeratorAccounts(pulumi.ComponentResource):
         # The engine keeps `result` secret, but mocks do not: make it explicit.
         return pulumi.Output.secret(password.result)
 
-    def _account(
-        self,
-        name: str,
-        args: ModeratorAccountsArgs,
-        user: str,
-        password: pulumi.Output[str],
-        previous: pulumi.Resource,
-    ) -> command.remote.Command:
-        host = args.host
-        tool = ["sudo", "python3", host.script("moderator.py")]
-        set_password = command_line(*tool, "set", user, "--domain", args.domain)
-        return command.remote.Command(
-            f"{name}-{user}",
-            connection=host.connection,
-            create=set_password,
-            # A changed password (a changed stdin) runs `update`: set it again in place.
-            update=set_password,
-            delete=command_line(*tool, "remove", user, "--domain", args.domain),
-            # The password travels only here: one line on stdin, secret in the state.
-            stdin=pulumi.Output.secret(password.apply(lambda p: p + "\n")),
-            logging=command.remote.Logging.NONE,
-            # No password, nor anything derived from it, in the triggers.
-            triggers=host.triggers("moderator"),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[previous],
-                additional_secret_outputs=["stdout", "stderr"],
-                # Replacement would otherwise create the account, then delete it.
-                delete_before_replace=True,
-                # When the VM goes, its accounts go with it: no SSH to a deleted machine.
-                deleted_with=host.instance,
-            ),
-        )
-
 
 def _secret_dict(values: Mapping[str, pulumi.Output[str]]) -> pulumi.Output[dict]:
     # Output.all() of nothing is a list, not an empty object.
@@ -99,6 +86,7 @@ def _secret_dict(values: Mapping[str, pulumi.Output[str]]) -> pulumi.Output[dict
 
 
 def credentials_json(credentials: pulumi.Input[dict]) -> pulumi.Output[str]:
-    """The verifier's stdin: a JSON object of every moderator's name and password, secret."""
+    """A JSON object of every moderator's name and password, secret: the stdin of the account
+    step and of the proof."""
     text = pulumi.Output.from_input(credentials).apply(lambda c: json.dumps(c, sort_keys=True))
     return pulumi.Output.secret(text)

@@ -51,6 +51,23 @@ class Network(pulumi.ComponentResource):
             target_tags=[args.target_tag],
             opts=child,
         )
+        # coturn (jitsi-meet-turnserver, installed with jitsi-meet) relays media for clients
+        # whose network blocks UDP 10000 to the bridge: 3478/udp (STUN/TURN) and 5349/tcp (TURN
+        # over TLS, for networks that let only TCP out). A rule of its own, so it can be named.
+        turn = gcp.compute.Firewall(
+            f"{name}-turn",
+            project=args.project,
+            network=args.network,
+            direction="INGRESS",
+            description="Jitsi Meet: TURN relay (coturn) for clients behind restrictive networks",
+            allows=[
+                gcp.compute.FirewallAllowArgs(protocol="udp", ports=["3478"]),
+                gcp.compute.FirewallAllowArgs(protocol="tcp", ports=["5349"]),
+            ],
+            source_ranges=[ANYWHERE],
+            target_tags=[args.target_tag],
+            opts=child,
+        )
         ssh = gcp.compute.Firewall(
             f"{name}-ssh",
             project=args.project,
@@ -69,5 +86,5 @@ class Network(pulumi.ComponentResource):
                 resource=self,
             )
         self.address = ip.address
-        self.firewalls = [web, ssh]
+        self.firewalls = [web, turn, ssh]
         self.register_outputs({"address": self.address})

@@ -32,6 +32,20 @@ def script_files(scripts_dir: pathlib.Path) -> list[pathlib.Path]:
     )
 
 
+def leftovers(scripts_dir: pathlib.Path) -> list[str]:
+    """Byte code, hidden and editor files in the folder: the upload copies the whole folder,
+    so they would travel to the VM (and a new one would upload again)."""
+    found = []
+    for path in sorted(scripts_dir.rglob("*")):
+        name = path.name
+        if name == "__pycache__" or (
+            path.is_file() and (name.startswith((".", "#")) or name.endswith(("~", ".pyc")))
+        ):
+            found.append(path.as_posix())
+    # A folder already named is enough; not every file in it.
+    return [f for f in found if not any(f.startswith(d + "/") for d in found)]
+
+
 def tool_digest(scripts_dir: pathlib.Path, tool: str) -> str:
     """sha256 over the files `scripts/<tool>*` (a tool and its helper modules)."""
     files = [path for path in script_files(scripts_dir) if path.name.startswith(tool)]

@@ -34,6 +34,12 @@ class JitsiSite(pulumi.ComponentResource):
     ssh_user: str
     ssh_private_key: pulumi.Output[str]
     ssh_command: pulumi.Output[str]
+    # A known_hosts line, "IP ssh-ed25519 AAAA...": the VM's own key, as its guest agent
+    # published it.
+    host_key: pulumi.Output[str]
+    # The instance's name and zone, for gcloud (e.g. to start a stopped Spot VM).
+    instance_name: pulumi.Output[str]
+    zone: pulumi.Output[str]
 
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jitsi:site:Site", name, None, opts)
@@ -70,6 +76,7 @@ class JitsiSite(pulumi.ComponentResource):
                 labels=cfg.labels,
                 ssh_user=cfg.ssh_user,
                 address=self.ip,
+                domain=self.domain,
             ),
             child,
         )
@@ -84,6 +91,8 @@ class JitsiSite(pulumi.ComponentResource):
                 host=self.ip,
                 user=cfg.ssh_user,
                 private_key=vm.private_key,
+                # Only the VM's own key: nothing else can take the deploy key's session.
+                host_key=vm.host_key,
                 dial_error_limit=DIAL_ERROR_LIMIT,
                 per_dial_timeout=PER_DIAL_TIMEOUT,
             ),
@@ -108,7 +117,7 @@ class JitsiSite(pulumi.ComponentResource):
         Verification(
             f"{name}-verify",
             VerificationArgs(
-                host, self.domain, self.guest_domain, accounts.credentials, accounts.last
+                host, self.domain, self.guest_domain, accounts.credentials, accounts.synced
             ),
             child,
         )
@@ -117,10 +126,21 @@ class JitsiSite(pulumi.ComponentResource):
         self.generated_passwords = accounts.generated_passwords
         self.ssh_user = cfg.ssh_user
         self.ssh_private_key = vm.private_key
+        self.host_key = pulumi.Output.concat(self.ip, " ", vm.host_key)
+        self.instance_name = vm.instance.name
+        self.zone = vm.instance.zone
+        # ssh takes options after the destination too; StrictHostKeyChecking=yes: that key or
+        # nothing, never "add it and go on".
+        # The key goes to ~/.ssh, one file per stack, never into the checkout, where a commit
+        # could take it along; the VM is trusted by its pinned key only.
+        files = f"~/.ssh/jitsi-{pulumi.get_stack()}"
         self.ssh_command = self.ip.apply(
             lambda ip: (
-                "pulumi stack output --show-secrets sshPrivateKey > jitsi-deploy.key && "
-                f"chmod 600 jitsi-deploy.key && ssh -i jitsi-deploy.key {cfg.ssh_user}@{ip}"
+                f"umask 077 && mkdir -p ~/.ssh && "
+                f"pulumi stack output --show-secrets sshPrivateKey > {files}.key && "
+                f"pulumi stack output hostKey > {files}.known_hosts && "
+                f"ssh -i {files}.key -o UserKnownHostsFile={files}.known_hosts "
+                f"-o StrictHostKeyChecking=yes {cfg.ssh_user}@{ip}"
             )
         )
         self.register_outputs({"url": self.url, "ip": self.ip})

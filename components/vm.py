@@ -1,11 +1,30 @@
-"""The Compute Engine VM and the SSH key the deployment logs in with."""
+"""The Compute Engine VM, its boot disk, the deploy key it accepts, and its own SSH host key."""
 
+import asyncio
+import base64
 import dataclasses
-from collections.abc import Mapping
+import struct
+import time
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_tls as tls
+
+# The guest agent writes each host key at the VM's first boot as guest attribute
+# hostkeys/<type>, the value being the key's base64 blob alone (google-guest-agent, firstboot).
+HOST_KEYS = "hostkeys/"
+# Preferred first. No RSA: pulumi-command offers the server only the pinned key's type, and for
+# RSA that is SHA-1 "ssh-rsa", which current OpenSSH servers refuse.
+HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256")
+# The keys appear some seconds after boot. Compute Engine asks for at most 10 guest-attribute
+# queries a minute per VM, and may drop attributes being written beyond that.
+HOST_KEY_WAIT_SECONDS = 300
+HOST_KEY_POLL_SECONDS = 15
+
+
+class HostKeyMissing(pulumi.RunError):
+    """The VM published no host key: the deployment does not connect to an unproven machine."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,11 +44,16 @@ class VmArgs:
     # The account created from the `ssh-keys` metadata; the remote steps log in as it.
     ssh_user: str
     address: pulumi.Input[str]
+    # The domain the install is made for: a new one is a new boot disk, so a new VM.
+    domain: pulumi.Input[str]
 
 
 class JitsiVm(pulumi.ComponentResource):
     instance: gcp.compute.Instance
     private_key: pulumi.Output[str]
+    # The VM's own host key as an authorized_keys line ("ssh-ed25519 AAAA..."), read from what
+    # its guest agent published; unknown in a preview of a new VM.
+    host_key: pulumi.Output[str]
 
     def __init__(self, name: str, args: VmArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jitsi:site:Vm", name, None, opts)
@@ -38,17 +62,16 @@ class JitsiVm(pulumi.ComponentResource):
         )
         user = args.ssh_user
         ssh_keys = key.public_key_openssh.apply(lambda k: f"{user}:{k.strip()} {user}")
+        # `app` last: the documented label cannot be overridden by jitsi:labels.
+        labels = {**args.labels, "app": "jitsi-meet"}
+        disk = _boot_disk(self, name, args, labels)
         self.instance = gcp.compute.Instance(
             f"{name}-vm",
             project=args.project,
             zone=args.zone,
             machine_type=args.machine_type,
-            boot_disk=gcp.compute.InstanceBootDiskArgs(
-                auto_delete=True,
-                initialize_params=gcp.compute.InstanceBootDiskInitializeParamsArgs(
-                    image=args.image_family, size=args.disk_size_gb, type="pd-balanced"
-                ),
-            ),
+            # Kept when the VM alone is replaced (Pulumi deletes it last, when it goes).
+            boot_disk=gcp.compute.InstanceBootDiskArgs(source=disk.self_link, auto_delete=False),
             network_interfaces=[
                 gcp.compute.InstanceNetworkInterfaceArgs(
                     network=args.network,
@@ -58,12 +81,15 @@ class JitsiVm(pulumi.ComponentResource):
                 )
             ],
             tags=[args.network_tag],
-            # `app` last: the documented label cannot be overridden by jitsi:labels.
-            labels={**args.labels, "app": "jitsi-meet"},
+            labels=labels,
             metadata={
                 "ssh-keys": ssh_keys,
                 # Project-wide OS Login would ignore `ssh-keys` and lock the deployment out.
                 "enable-oslogin": "FALSE",
+                # Only the deploy key opens the VM, not every key in the project's metadata.
+                "block-project-ssh-keys": "TRUE",
+                # The guest agent publishes the host keys (at first boot) only where enabled.
+                "enable-guest-attributes": "TRUE",
             },
             shielded_instance_config=gcp.compute.InstanceShieldedInstanceConfigArgs(
                 enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True
@@ -76,10 +102,117 @@ class JitsiVm(pulumi.ComponentResource):
                 parent=self,
                 # The reserved address can be attached to one VM at a time.
                 delete_before_replace=True,
+                # A new boot disk is a new VM, whether or not the provider calls it force-new.
+                replace_on_changes=["bootDisk"],
             ),
         )
         self.private_key = pulumi.Output.secret(key.private_key_openssh)
-        self.register_outputs({"instance_id": self.instance.instance_id})
+        vm = self.instance
+        # After the VM exists (in a preview of a new VM its id is unknown: nothing is read).
+        self.host_key = pulumi.Output.all(vm.instance_id, vm.project, vm.zone, vm.name).apply(
+            lambda a: _host_key(a[1], a[2], a[3], self)
+        )
+        self.register_outputs({"instance_id": vm.instance_id, "host_key": self.host_key})
+
+
+def _boot_disk(
+    parent: pulumi.Resource, name: str, args: VmArgs, labels: Mapping[str, str]
+) -> gcp.compute.Disk:
+    """The boot disk, a resource of its own so that the image is fixed when it is created.
+
+    The state keeps the concrete image, which a family's name may not match (ubuntu-2404-lts-
+    amd64): `image` is ignored after creation, so a newer image never replaces anything. Pulumi
+    also carries an ignored value into a replacement, so the disk is named after its family: a
+    new jitsi:image is a new disk, made from the new family. A new domain or size replaces the
+    disk (a fresh install), and with it the VM.
+    """
+    family = args.image_family.rsplit("/", 1)[-1]
+    return gcp.compute.Disk(
+        f"{name}-disk-{family}",
+        project=args.project,
+        zone=args.zone,
+        image=args.image_family,
+        size=args.disk_size_gb,
+        type="pd-balanced",
+        labels=labels,
+        description=pulumi.Output.concat("Jitsi Meet for ", args.domain),
+        opts=pulumi.ResourceOptions(
+            parent=parent, ignore_changes=["image"], replace_on_changes=["description", "size"]
+        ),
+    )
+
+
+def _host_key(project: str, zone: str, name: str, vm: pulumi.Resource) -> pulumi.Output[str]:
+    line = pulumi.Output.from_input(_wait_for_host_key(project, zone, name, vm))
+    # A preview reads once; a VM that has published nothing yet leaves the key unknown.
+    return line.apply(lambda k: k or pulumi.Output.from_input(pulumi.output.UNKNOWN))
+
+
+async def _wait_for_host_key(project: str, zone: str, name: str, vm: pulumi.Resource) -> str | None:
+    deadline = time.monotonic() + HOST_KEY_WAIT_SECONDS
+    # A preview pins nothing (the `up` reads again), so it reads once and takes what is there.
+    settled, last, told = pulumi.runtime.is_dry_run(), "nothing", False
+    while True:
+        try:
+            found = gcp.compute.get_instance_guest_attributes(
+                project=project, zone=zone, name=name, query_path=HOST_KEYS
+            )
+            published = published_host_keys(found.query_values)
+            last = ", ".join(sorted(published)) or "no usable key"
+        except Exception as error:  # noqa: BLE001 - the API answers 404 until the agent writes
+            published, last = {}, (str(error) or repr(error)).splitlines()[0]
+        # ECDSA only if a read after one with keys still has no ed25519: never a key pinned
+        # while the agent is between two writes (the next `up` would pin another).
+        line = choose_host_key(published, settled)
+        if line or pulumi.runtime.is_dry_run():
+            return line
+        if time.monotonic() >= deadline:
+            raise HostKeyMissing(
+                f"the VM published no SSH host key within {HOST_KEY_WAIT_SECONDS} s (last read: "
+                f"{last}), and the deployment trusts no other key; see what it published: gcloud "
+                f"compute instances get-guest-attributes {name} --zone {zone} --project {project} "
+                f"--query-path={HOST_KEYS} (a stopped VM: gcloud compute instances start {name} "
+                f"--zone {zone}; the agent publishes only at a VM's first boot with "
+                "enable-guest-attributes=TRUE, so an older VM needs replacing: see README)"
+            )
+        if not told:
+            pulumi.log.info("waiting for the VM to publish its SSH host key", resource=vm)
+            told = True
+        settled = bool(published)
+        await asyncio.sleep(HOST_KEY_POLL_SECONDS)
+
+
+def published_host_keys(values: Sequence | None) -> dict[str, str]:
+    """{type: base64 blob} of the guest attributes whose blob really is a key of that type.
+
+    Takes the value as the agent writes it (the blob) or as a whole line ("TYPE BLOB [comment]").
+    """
+    keys = {}
+    for item in values or []:
+        words = str(item.value).split()
+        blob = words[1] if len(words) > 1 and words[0] == item.key else (words or [""])[0]
+        if _blob_type(blob) == item.key:
+            keys[item.key] = blob
+    return keys
+
+
+def choose_host_key(published: Mapping[str, str], settled: bool) -> str | None:
+    """The authorized_keys line of the preferred published key: ed25519 at once, the others
+    only once `settled`."""
+    for kind in HOST_KEY_TYPES if settled else HOST_KEY_TYPES[:1]:
+        if kind in published:
+            return f"{kind} {published[kind]}"
+    return None
+
+
+def _blob_type(blob: str) -> str | None:
+    """The key type written inside an SSH public key blob: its first length-prefixed string."""
+    try:
+        raw = base64.b64decode(blob, validate=True)
+        (length,) = struct.unpack(">I", raw[:4])
+        return raw[4 : 4 + length].decode("ascii") if len(raw) >= 4 + length else None
+    except (ValueError, struct.error, UnicodeDecodeError):
+        return None
 
 
 def _scheduling(spot: bool) -> gcp.compute.InstanceSchedulingArgs:

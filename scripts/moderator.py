@@ -1,33 +1,46 @@
 #!/usr/bin/env python3
-"""Create, re-password or remove a Jitsi moderator: an account on the secured main XMPP host.
+"""Create, re-password or remove Jitsi moderators: accounts on the secured main XMPP host.
 
     moderator.py set USER --domain DOMAIN [--prosody-config FILE]   (password: one line on stdin)
-    moderator.py remove USER --domain DOMAIN [--prosody-config FILE]
+    moderator.py remove USER --domain DOMAIN [--record FILE] [--prosody-config FILE]
+    moderator.py sync --domain DOMAIN --names A,B,... [--record FILE] [--prosody-config FILE]
+        (stdin: one JSON object {"A": "password", ...}; the accounts it manages become exactly
+        these, and accounts it did not make are left alone)
 
-The password goes only to prosodyctl's stdin (adduser / passwd read it there, typed twice): never
-into an argument, the environment, a file or this tool's output. Exit codes: 0 done (or nothing
-to do), 1 Prosody failed, 2 bad input, 3 DOMAIN not ready for accounts; on 2 and 3 nothing changed.
+Passwords go only to prosodyctl's stdin (adduser / passwd read them there, typed twice) and to
+the stored-account check's stdin: never into an argument, the environment, a file or this tool's
+output. Exit codes: 0 done (or nothing to do), 1 Prosody failed, 2 bad input, 3 DOMAIN (or the
+record of managed names) not ready; on 2 and 3 nothing changed.
 """
 
 import argparse
 import re
 import sys
 
-from moderator_prosody import Prosodyctl, ProsodyError, summary
+# Run from a checkout too, it must leave no byte code in scripts/: the deployment ships
+# that folder whole.
+sys.dont_write_bytecode = True
 
-# Lowercase XMPP local part; the Pulumi program validates names with the same rule.
-USER_RULE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+from moderator_prosody import Prosodyctl, ProsodyError  # noqa: E402
+from moderator_sync import (  # noqa: E402
+    EXIT_CONFIG,
+    EXIT_INPUT,
+    EXIT_PROSODY,
+    RECORD,
+    USER_RULE,
+    Incomplete,
+    Record,
+    Refusal,
+    delete_account,
+    invalid_user,
+    read_credentials,
+    store_password,
+    sync,
+)
+
 DOMAIN_RULE = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}")
 PROVIDER = "internal_hashed"
 DEFAULT_TIMEOUT = 30.0
-# What prosodyctl deluser says for a missing account: 0.12 and 13 respectively.
-ABSENT = re.compile(r"does not exist|No such user")
-
-EXIT_PROSODY, EXIT_INPUT, EXIT_CONFIG = 1, 2, 3
-
-
-class Refusal(Exception):
-    """Bad input or an unready server, found before anything changed; args: message, exit code."""
 
 
 class OneLineErrors(argparse.ArgumentParser):
@@ -39,23 +52,33 @@ class OneLineErrors(argparse.ArgumentParser):
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = OneLineErrors(description=__doc__.split("\n")[0])
-    parser.add_argument("action", choices=["set", "remove"])
-    parser.add_argument("user", metavar="USER", help="account name (lowercase local part)")
+    parser.add_argument("action", choices=["set", "remove", "sync"])
+    parser.add_argument(
+        "user", metavar="USER", nargs="?", help="account name (lowercase local part); not for sync"
+    )
     parser.add_argument("--domain", required=True, help="the Jitsi domain (main XMPP host)")
+    parser.add_argument(
+        "--names", metavar="A,B,...", help="sync: every moderator, comma-separated ('' for none)"
+    )
+    parser.add_argument(
+        "--record", metavar="FILE", default=RECORD, help=f"names sync manages (default {RECORD})"
+    )
     parser.add_argument("--prosody-config", metavar="FILE", help="default: prosodyctl's own")
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT, help="limit per Prosody command (s)"
     )
-    return parser.parse_args(argv)
+    # Intermixed: USER is optional (sync has none), and may still follow the options after --.
+    args = parser.parse_intermixed_args(argv)
+    if args.action == "sync" and (args.user is not None or args.names is None):
+        parser.error("sync takes no USER and needs --names (comma-separated, '' for none)")
+    if args.action != "sync" and (args.user is None or args.names is not None):
+        parser.error(f"{args.action} needs USER and takes no --names")
+    return args
 
 
-def check_names(user: str, domain: str) -> None:
-    if not USER_RULE.fullmatch(user):
-        raise Refusal(
-            f"invalid USER {user!r}: use 1-64 characters of a-z 0-9 . _ - starting with a "
-            "letter or digit (for example alice or j.doe)",
-            EXIT_INPUT,
-        )
+def check_names(user: str | None, domain: str) -> None:
+    if user is not None and not USER_RULE.fullmatch(user):
+        raise invalid_user(user)
     if not DOMAIN_RULE.fullmatch(domain):
         raise Refusal(
             f"invalid --domain {domain!r}: give the lowercase Jitsi domain, e.g. meet.example.com",
@@ -112,50 +135,48 @@ def set_password(prosody: Prosodyctl, jid: str, password: str) -> str:
     if prosody.holds_password(user, host, password):
         # Nothing to write: a re-run must not rewrite the account (new salt, new file).
         return f"Kept {jid} (password unchanged)"
-    # Both commands ask for the password twice; the account may exist or not, so try creating
-    # first (the common case), then changing: neither touches any other account.
-    typed_twice = f"{password}\n{password}\n"
-    created, add_said = prosody.account_command("adduser", jid, typed_twice)
-    if created:
+    # The account may exist or not: creating is the common case, so adduser goes first.
+    if store_password(prosody, jid, password):
         return f"Created {jid}"
-    changed, passwd_said = prosody.account_command("passwd", jid, typed_twice)
-    if changed:
-        return f"Changed password of {jid}"
-    reasons = dict.fromkeys(hide(summary(said), password) for said in (add_said, passwd_said))
-    raise ProsodyError(f"could not create {jid} nor change its password: {'; '.join(reasons)}")
+    return f"Changed password of {jid}"
 
 
 def remove(prosody: Prosodyctl, jid: str) -> str:
-    removed, said = prosody.account_command("deluser", jid)
-    if removed:
+    if delete_account(prosody, jid):
         return f"Removed {jid}"
-    if ABSENT.search(said):
-        return f"{jid} was already absent"
-    raise ProsodyError(f"could not remove {jid}: {summary(said)}")
-
-
-def hide(text: str, secret: str) -> str:
-    """Prosody does not print passwords; this makes sure a future version cannot make us."""
-    return text.replace(secret, "***")
+    return f"{jid} was already absent"
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     try:
         check_names(args.user, args.domain)
+        if args.action == "sync":
+            wanted = read_credentials(sys.stdin.buffer, args.names)
         password = read_password(sys.stdin.buffer) if args.action == "set" else ""
+        record = Record(args.record)
+        managed = record.managed() if args.action != "set" else set()
+        jid = f"{args.user}@{args.domain}"
+        if args.action == "remove" and args.user in managed:
+            # An old per-account Pulumi resource's delete may run after sync listed the name.
+            print(
+                f"Kept {jid}: it is one of the stack's moderators (jitsi:moderators); "
+                "remove it there"
+            )
+            return 0
         prosody = Prosodyctl(args.prosody_config, args.timeout)
         check_host(prosody, args.domain)
-        jid = f"{args.user}@{args.domain}"
-        if args.action == "set":
-            done = set_password(prosody, jid, password)
-        else:
-            done = remove(prosody, jid)
+        if args.action == "sync":
+            sync(prosody, args.domain, wanted, record, managed)
+            return 0
+        done = (
+            set_password(prosody, jid, password) if args.action == "set" else remove(prosody, jid)
+        )
     except Refusal as e:
         message, code = e.args
         print(f"moderator.py: {message}", file=sys.stderr)
         return code
-    except ProsodyError as e:
+    except (ProsodyError, Incomplete) as e:
         print(f"moderator.py: {e}", file=sys.stderr)
         return EXIT_PROSODY
     print(done)

@@ -55,13 +55,14 @@ end
 """
 
 
-# Prints "match", "differs", "absent" or "unknown <why>": whether the stored account already holds
-# the password read from stdin, judged with Prosody's own storage and SCRAM code exactly as
-# mod_auth_internal_hashed's test_password does. Only the file storage ("internal") is read;
-# any other storage gives "unknown", and the caller then simply sets the password.
-_STORED_ACCOUNT_CHECK_LUA = r"""
-local source_dir, config_file, data_dir = arg[1], arg[2], arg[3]
-local user, host = arg[4], arg[5]
+# For each "name<TAB>password" line on stdin (split on the first tab: names have none), prints
+# "name<TAB>match|differs|absent|unknown": whether the stored account already holds that password,
+# judged with Prosody's own storage and SCRAM code exactly as mod_auth_internal_hashed's
+# test_password does. One process for any number of accounts: the Lua start and the config load
+# are paid once, the key derivation (PBKDF2) once per account. Only the file storage ("internal")
+# is read; with any other storage it prints "*<TAB>unknown", and the caller sets every password.
+_STORED_ACCOUNTS_CHECK_LUA = r"""
+local source_dir, config_file, data_dir, host = arg[1], arg[2], arg[3], arg[4]
 if source_dir ~= "" then
   package.path = source_dir .. "/?.lua;" .. package.path
   package.cpath = source_dir .. "/?.so;" .. package.cpath
@@ -73,27 +74,32 @@ local function need(name)
   return require(name)
 end
 local configmanager = need("core.configmanager")
-if not configmanager.load(config_file) then print("unknown config") return end
+if not configmanager.load(config_file) then print("*\tunknown") return end
 local storage = configmanager.get(host, "storage")
 if type(storage) == "table" then storage = storage.accounts or storage.default end
-if storage ~= nil and storage ~= "internal" then print("unknown storage") return end
+if storage ~= nil and storage ~= "internal" then print("*\tunknown") return end
 local datamanager = need("util.datamanager")
 datamanager.set_data_path(configmanager.get("*", "data_path") or data_dir)
-local account = datamanager.load(user, host, "accounts")
-if not account then print("absent") return end
-if not (account.salt and account.iteration_count and account.stored_key) then
-  print("unknown record") return
-end
 local scram, hex = need("util.sasl.scram"), need("util.hex")
 local hash = configmanager.get(host, "password_hash") or "SHA-1"
 local derive = (scram.hashers or {})[hash]
   or (hash == "SHA-1" and scram.getAuthenticationDatabaseSHA1)
-if not derive then print("unknown hash") return end
-local password = io.read("*l") or ""
-local ok, stored_key, server_key = derive(password, account.salt, account.iteration_count)
-local same = ok and hex.encode(stored_key) == account.stored_key
-  and hex.encode(server_key) == account.server_key
-print(same and "match" or "differs")
+if not derive then print("*\tunknown") return end
+local function verdict(user, password)
+  local account = datamanager.load(user, host, "accounts")
+  if not account then return "absent" end
+  if not (account.salt and account.iteration_count and account.stored_key) then
+    return "unknown"
+  end
+  local ok, stored_key, server_key = derive(password, account.salt, account.iteration_count)
+  local same = ok and hex.encode(stored_key) == account.stored_key
+    and hex.encode(server_key) == account.server_key
+  return same and "match" or "differs"
+end
+for line in io.lines() do
+  local user, password = line:match("^([^\t]*)\t(.*)$")
+  if user then print(user .. "\t" .. verdict(user, password)) end
+end
 """
 
 
@@ -140,15 +146,24 @@ class Prosodyctl:
         return verdict
 
     def holds_password(self, user: str, host: str, password: str) -> bool:
-        """Whether the stored account already has `password` (False when absent or unknown).
+        """Whether the stored account already has `password` (False when absent or unknown)."""
+        return self.stored_verdicts(host, {user: password})[user] == "match"
 
-        The script goes in arguments (`-e`), so that stdin carries the password alone: never
-        an argument, the environment or a file."""
-        values = (self.source_dir, self.config, self.data_dir, user, host)
+    def stored_verdicts(self, host: str, passwords: dict[str, str]) -> dict[str, str]:
+        """For each user: "match", "differs", "absent" or "unknown", from ONE Lua process.
+
+        The script goes in arguments (`-e`), so that stdin carries the names and passwords
+        alone: never an argument, the environment or a file."""
+        if not passwords:
+            return {}
+        values = (self.source_dir, self.config, self.data_dir, host)
         arguments = "arg = {" + ", ".join(_lua_string(v) for v in values) + "}"
-        argv = [*self.interpreter, "-e", arguments, "-e", _STORED_ACCOUNT_CHECK_LUA]
-        done = self._run(argv, f"{password}\n", "checking the stored password")
-        return done.returncode == 0 and done.stdout.strip() == "match"
+        argv = [*self.interpreter, "-e", arguments, "-e", _STORED_ACCOUNTS_CHECK_LUA]
+        pairs = "".join(f"{user}\t{password}\n" for user, password in passwords.items())
+        done = self._run(argv, pairs, "checking the stored passwords")
+        said = dict(line.split("\t", 1) for line in done.stdout.splitlines() if "\t" in line)
+        # A failed or cut-short check only costs writes: what it did not confirm gets set.
+        return {user: said.get(user, said.get("*", "unknown")) for user in passwords}
 
     def account_command(self, command: str, jid: str, stdin: str = "") -> tuple[bool, str]:
         """Runs `prosodyctl COMMAND JID` with `stdin`; whether it succeeded, and what it said."""

@@ -14,9 +14,13 @@ import pathlib
 import re
 import sys
 
-import secure_domain_services as services
-from secure_domain_files import Refusal, read_text, replace_with_backup, unified_diff
-from secure_domain_plan import plan
+# Run from a checkout too, it must leave no byte code in scripts/: the deployment ships
+# that folder whole.
+sys.dont_write_bytecode = True
+
+import secure_domain_services as services  # noqa: E402
+from secure_domain_files import Refusal, read_text, replace_with_backup, unified_diff  # noqa: E402
+from secure_domain_plan import plan  # noqa: E402
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+")

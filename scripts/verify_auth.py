@@ -12,9 +12,13 @@ endpoint is unusable, 2 for bad arguments. Python 3 standard library only: it ru
 
 import sys
 
-import verify_auth_args as cli
-from verify_auth_bosh import Deadline, Endpoint, EndpointError
-from verify_auth_checks import (
+# Run from a checkout too, it must leave no byte code in scripts/: the deployment ships
+# that folder whole.
+sys.dont_write_bytecode = True
+
+import verify_auth_args as cli  # noqa: E402
+from verify_auth_bosh import Deadline, Endpoint, EndpointError  # noqa: E402
+from verify_auth_checks import (  # noqa: E402
     FAIL,
     Probe,
     anonymous_refused,
@@ -22,7 +26,7 @@ from verify_auth_checks import (
     guest_allowed,
     moderators_authenticate,
 )
-from verify_auth_focus import focus_requires_login
+from verify_auth_focus import focus_requires_login  # noqa: E402
 
 CHECKS = [
     anonymous_refused,

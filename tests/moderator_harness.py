@@ -6,6 +6,7 @@ temporary root and secured by scripts/secure_domain.py, so the tests meet the ho
 server has them after `pulumi up`.
 """
 
+import json
 import pathlib
 import shutil
 import subprocess
@@ -85,3 +86,64 @@ def stored_files(server: ProsodyServer, with_housekeeping: bool = False) -> dict
         and "plugins" not in p.relative_to(data).parts
         and (with_housekeeping or p.name != "cron.dat")
     }
+
+
+# --- moderator.py sync ---------------------------------------------------------------------
+
+
+def record_path(server: ProsodyServer) -> pathlib.Path:
+    """Where the sync tests keep the record of managed names (host path; its folder is made by
+    the tool). Beside Prosody's data, not in it: a root-only file of the tool's own."""
+    return server.host_dir / "jitsi-meet-gce" / "moderators.json"
+
+
+def sync_args(server: ProsodyServer, names: str, record: pathlib.Path | None = None) -> list[str]:
+    """`sync` arguments for `server`, with the test's record (as the tool sees its path)."""
+    record = record_path(server) if record is None else record
+    return ["sync", "--domain", DOMAIN, "--names", names, "--record", server.inside(record)]
+
+
+def sync_moderators(
+    server: ProsodyServer,
+    passwords: dict[str, str],
+    names: str | None = None,
+    record: pathlib.Path | None = None,
+    path_first: str | None = None,
+) -> subprocess.CompletedProcess:
+    """Runs `moderator.py sync` as the Pulumi program does: --names the sorted names (unless
+    given, to test a mismatch), stdin the JSON object of names and passwords."""
+    names = ",".join(sorted(passwords)) if names is None else names
+    stdin = json.dumps(passwords, sort_keys=True)
+    args = sync_args(server, names, record)
+    return moderator(server, *args, stdin=stdin, path_first=path_first)
+
+
+def remove_listed(server: ProsodyServer, user: str) -> subprocess.CompletedProcess:
+    """`remove USER` with the sync tests' record (what an old per-account resource runs)."""
+    record = server.inside(record_path(server))
+    return moderator(server, "remove", user, "--domain", DOMAIN, "--record", record)
+
+
+def moderator_argv(server: ProsodyServer, *args: str) -> list[str]:
+    """The full command `moderator` runs (chroot included), to run under a tracer."""
+    path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    argv = ["env", "-i", f"PATH={path}", "LANG=C.UTF-8", SYSTEM_PYTHON]
+    argv += [f"{server.scripts}/moderator.py", "--prosody-config", server.config, *args]
+    return server.command(argv)
+
+
+def snapshot(server: ProsodyServer) -> dict[str, tuple[bytes, int, int]]:
+    """Bytes, mtime and mode of every file the tool could change: Prosody's stored data (as in
+    stored_files) and the record with anything else in its folder (a leftover temp file)."""
+    data = server.host_dir / "data"
+    files = [data / name for name in stored_files(server)]
+    folder = record_path(server).parent
+    files += sorted(folder.iterdir()) if folder.is_dir() else []
+    return {
+        str(path): (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_mode)
+        for path in files
+    }
+
+
+def recorded_names(server: ProsodyServer) -> list[str]:
+    return json.loads(record_path(server).read_text())["managed"]

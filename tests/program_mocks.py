@@ -21,6 +21,14 @@ PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockPublicKeyForTestsOnly\n"
 PRIVATE_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-private-key\n-----END OPENSSH PRIVATE KEY-----\n"
 )
+# Real public keys (made for these tests, private halves discarded): the VM's host keys, as
+# authorized_keys lines.
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKJIpUiS2E75d+PYw10jXMywqBET2yzdLd+Ja/jEdQLA"
+ECDSA_HOST_KEY = (
+    "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBP2iHUHng9TjqaEROJIM"
+    "epEWbDCyrQ/nDSeDryJWeuaomZ6DyC5bNV9gel9svGrzNoMJSMovsyFleILLUH2rxjc="
+)
+GUEST_ATTRIBUTES = "gcp:compute/getInstanceGuestAttributes:getInstanceGuestAttributes"
 
 
 @dataclasses.dataclass
@@ -36,6 +44,9 @@ class Registration:
     delete_before_replace: bool
     deleted_with: str
     additional_secret_outputs: list[str]
+    # Property paths as the engine receives them (camelCase).
+    replace_on_changes: list[str] = dataclasses.field(default_factory=list)
+    ignore_changes: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -47,6 +58,8 @@ class Run:
     warnings: list[str]
     # The exception that stopped the program, when the caller allowed one.
     error: BaseException | None = None
+    # (token, args) of every provider function the program called, in order.
+    invokes: list[tuple[str, dict]] = dataclasses.field(default_factory=list)
 
     def of_type(self, token: str) -> list[Registration]:
         return [r for r in self.resources if r.type == token]
@@ -68,20 +81,36 @@ class CloudAnswers:
     public_key: str = PUBLIC_KEY
     private_key: str = PRIVATE_KEY
     instance_id: str = "4242424242"
+    # The VM's ed25519 host key as an authorized_keys line, which its guest agent publishes
+    # ("" = none); a rehearsal gives the machine's own (/etc/ssh/ssh_host_ed25519_key.pub).
+    host_key: str = HOST_KEY
+    # The VM's other host keys, published before it (the agent writes them in any order).
+    other_host_keys: tuple[str, ...] = (ECDSA_HOST_KEY,)
+    # Reads of the guest attributes that find nothing before the agent has written them.
+    host_key_delay: int = 0
 
 
 class _Mocks(mocks.Mocks):
     """Plausible outputs for each resource type; all deterministic."""
 
-    def __init__(self, answers: CloudAnswers = CloudAnswers()):
+    def __init__(self, answers: CloudAnswers = CloudAnswers(), preview: bool = False):
         self.answers = answers
+        self.preview = preview
+        self.invokes: list[tuple[str, dict]] = []
 
     def new_resource(self, args: mocks.MockResourceArgs):
         outputs = dict(args.inputs)
         if args.typ == "gcp:compute/address:Address":
             outputs["address"] = self.answers.address
-        elif args.typ == "gcp:compute/instance:Instance":
+        elif args.typ == "gcp:compute/instance:Instance" and not self.preview:
+            # A preview of a new VM knows neither (left out, they are unknown).
             outputs["instanceId"] = self.answers.instance_id
+            outputs["name"] = f"{args.name}-{self.answers.instance_id[:7]}"
+        elif args.typ == "gcp:compute/disk:Disk":
+            outputs["selfLink"] = (
+                f"https://www.googleapis.com/compute/v1/projects/{args.inputs['project']}/zones/"
+                f"{args.inputs['zone']}/disks/{args.name}-disk"
+            )
         elif args.typ == "tls:index/privateKey:PrivateKey":
             outputs["publicKeyOpenssh"] = self.answers.public_key
             outputs["privateKeyOpenssh"] = self.answers.private_key
@@ -90,7 +119,18 @@ class _Mocks(mocks.Mocks):
         return f"{args.name}-id", outputs
 
     def call(self, args: mocks.MockCallArgs):
-        return {}
+        self.invokes.append((args.token, dict(args.args)))
+        if args.token != GUEST_ATTRIBUTES:
+            return {}
+        reads = sum(1 for token, _ in self.invokes if token == GUEST_ATTRIBUTES)
+        keys = [*self.answers.other_host_keys, self.answers.host_key]
+        published = [k.split() for k in keys if k] if reads > self.answers.host_key_delay else []
+        if args.args.get("queryPath") != "hostkeys/" or not published:
+            # What the provider reports for a namespace nothing has been written to.
+            return {}, [("queryPath", "The resource 'guestAttributes' was not found")]
+        # As google-guest-agent writes them: key = the type, value = the base64 blob alone.
+        values = [{"namespace": "hostkeys", "key": k[0], "value": k[1]} for k in published]
+        return {**args.args, "queryValues": values}
 
 
 class _RecordingMonitor(mocks.MockMonitor):
@@ -113,6 +153,8 @@ class _RecordingMonitor(mocks.MockMonitor):
                     delete_before_replace=request.deleteBeforeReplace,
                     deleted_with=request.deletedWith,
                     additional_secret_outputs=list(request.additionalSecretOutputs),
+                    replace_on_changes=list(request.replaceOnChanges),
+                    ignore_changes=list(request.ignoreChanges),
                 )
             )
         return response
@@ -149,22 +191,25 @@ def run_program(
     allow_error=False,
     answers: CloudAnswers = CloudAnswers(),
     main: pathlib.Path = ROOT / "__main__.py",
+    preview: bool = False,
 ) -> Run:
     """Runs `main` (the program) under mocks from the current directory (which holds `scripts/`).
 
     With allow_error, an exception from the program is returned in `Run.error` together
     with whatever was registered before it, instead of being raised. `answers` sets what
-    the mocked cloud returns (the rehearsal gives a real machine's address and key).
+    the mocked cloud returns (the rehearsal gives a real machine's address and keys).
+    `preview`: `pulumi preview` of a new stack, in which the VM's id and name are unknown.
     """
-    monitor = _RecordingMonitor(_Mocks(answers))
+    cloud = _Mocks(answers, preview)
+    monitor = _RecordingMonitor(cloud)
     warnings = _Warnings()
     logger = logging.getLogger(f"program-under-test-{id(monitor)}")
     logger.addHandler(warnings)
     pulumi.runtime.set_mocks(
-        _Mocks(answers),
+        cloud,
         project="jitsi",
         stack="test",
-        preview=False,
+        preview=preview,
         monitor=monitor,
         logger=logger,
     )
@@ -198,7 +243,7 @@ def run_program(
     finally:
         pulumi.runtime.set_all_config({}, [])
         logger.removeHandler(warnings)
-    return Run(monitor.registrations, values, secret, warnings.messages, error)
+    return Run(monitor.registrations, values, secret, warnings.messages, error, cloud.invokes)
 
 
 # The tools the remote steps run, each with a helper module, as stand-ins for scripts/.
@@ -229,6 +274,8 @@ def unwrap(value):
     """The value with every secret wrapper removed (for comparing and searching)."""
     if isinstance(value, pulumi.FileAsset):
         return {"fileAsset": value.path}
+    if isinstance(value, pulumi.FileArchive):
+        return {"fileArchive": value.path}
     if rpc.is_rpc_secret(value):
         return unwrap(rpc.unwrap_rpc_secret(value))
     if isinstance(value, dict):
@@ -242,6 +289,8 @@ def outside_secrets(value):
     """The value with every secret replaced by a placeholder: what is stored in plain text."""
     if isinstance(value, pulumi.FileAsset):
         return {"fileAsset": value.path}
+    if isinstance(value, pulumi.FileArchive):
+        return {"fileArchive": value.path}
     if rpc.is_rpc_secret(value):
         return "[secret]"
     if isinstance(value, dict):

@@ -61,8 +61,11 @@ def test_only_project_and_one_moderator_gives_sound_defaults():
 def test_each_supported_image_maps_to_its_public_family(run, image, family):
     result = run(jitsi__image=image)
     assert result.error is None
-    vm = result.named("host-vm")
-    assert vm.inputs["bootDisk"]["initializeParams"]["image"] == family
+    (disk,) = result.of_type("gcp:compute/disk:Disk")
+    assert disk.inputs["image"] == family
+    # The disk is named after its family: another jitsi:image is another disk.
+    assert disk.name.endswith(f"-disk-{family.split('/')[1]}")
+    assert result.named("host-vm").inputs["bootDisk"]["source"].endswith(f"/disks/{disk.name}-disk")
 
 
 def _moderators(**accounts):
@@ -183,7 +186,10 @@ def test_plaintext_moderators_are_refused_with_the_command_that_encrypts_them(ru
     assert isinstance(result.error, config.ConfigError)
     message = str(result.error)
     assert "stored in plain text" in message
-    assert "pulumi config set --secret --path 'jitsi:moderators.alice' '<password>'" in message
+    assert (
+        "pulumi config set --secret --path 'jitsi:moderators.alice' (it asks for the password)"
+        in message
+    )
     assert "bob" in message
     assert PASSWORD not in message and "bob-secret-password-2" not in message
     assert result.resources == []
@@ -217,3 +223,120 @@ def test_apt_sources_reach_the_installer_and_the_defaults_add_nothing(run):
         "--prosody-apt-source",
         "system",
     ]
+
+
+def test_every_declared_key_has_a_type_that_fits_its_default():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    python_types = {"string": str, "integer": int, "boolean": bool, "array": list, "object": dict}
+    for key, spec in declared.items():
+        assert spec.get("type") in python_types, key
+        assert isinstance(spec["default"], python_types[spec["type"]]), key
+        # The CLI checks `secret` after applying the default: a plain default would refuse
+        # every stack that leaves the key unset.
+        assert not spec.get("secret"), key
+    assert declared["jitsi:moderators"]["type"] == "object"
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [
+        ("jitsi:moderator", "jitsi:moderators"),
+        ("jitsi:machinetype", "jitsi:machineType"),
+        ("jitsi:sshSourceRange", "jitsi:sshSourceRanges"),
+        ("jitsi:letsencryptEmail", "jitsi:letsEncryptEmail"),
+    ],
+)
+def test_an_unknown_key_is_warned_about_with_the_closest_known_one(run, typo, meant):
+    result = run(**{typo.replace(":", "__"): "secret-looking-value"})
+    assert result.error is None
+    (warning,) = [w for w in result.warnings if "not a setting" in w]
+    assert warning == (
+        f"{typo} is not a setting of this program and is ignored; did you mean {meant}? "
+        f"remove it: pulumi config rm {typo}"
+    )
+
+
+def test_unknown_keys_are_warned_about_one_line_each_even_when_the_config_fails(run):
+    # The moderators went to a misspelled key, so none is configured: the warning says why.
+    result = run(jitsi__moderators=None, jitsi__moderator='{"alice": "x"}', jitsi__zzz="1")
+    assert "no moderator is configured" in str(result.error)
+    warnings = [w for w in result.warnings if "not a setting" in w]
+    assert len(warnings) == 2
+    assert "did you mean jitsi:moderators?" in warnings[0]
+    assert warnings[1] == (
+        "jitsi:zzz is not a setting of this program and is ignored; remove it: "
+        "pulumi config rm jitsi:zzz"
+    )
+
+
+def test_known_keys_and_other_namespaces_are_not_warned_about():
+    stack = {*config.KEYS, "gcp:impersonateServiceAccount", "pulumi:tags", "jitsi:domain"}
+    assert config.unknown_keys(stack) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "fix"),
+    [
+        (
+            "jitsi:moderators",
+            "pulumi config set --secret --path 'jitsi:moderators.alice' (it asks for the password)",
+        ),
+        (
+            "jitsi:generatedModerators",
+            "pulumi config set --path 'jitsi:generatedModerators[0]' bob",
+        ),
+        (
+            "jitsi:sshSourceRanges",
+            "pulumi config set --path 'jitsi:sshSourceRanges[0]' 203.0.113.7/32",
+        ),
+        ("jitsi:labels", "pulumi config set --path 'jitsi:labels.team' video"),
+    ],
+)
+def test_plain_text_in_a_structured_key_gets_that_keys_own_command(run, key, fix):
+    result = run(**{key.replace(":", "__"): "plain words"})
+    assert isinstance(result.error, config.ConfigError)
+    message = str(result.error)
+    assert message.endswith(f"pulumi config rm {key} && {fix}")
+    assert ("[0]" in message) == ("[0]" in fix)
+    assert result.resources == []
+
+
+def test_a_zone_alone_asks_for_its_region_not_for_another_zone(run):
+    result = run(gcp__zone="europe-west1-b")
+    message = str(result.error)
+    assert message.endswith("pulumi config set gcp:region europe-west1")
+    assert "gcp:zone us-central1-b" not in message
+
+
+def test_a_zone_outside_a_chosen_region_offers_both_fixes(run):
+    message = str(run(gcp__region="europe-west1", gcp__zone="us-central1-a").error)
+    assert "pulumi config set gcp:region us-central1" in message
+    assert "pulumi config set gcp:zone europe-west1-b" in message
+
+
+def test_a_zone_alone_in_the_default_region_is_fine(run):
+    result = run(gcp__zone="us-central1-f")
+    assert result.error is None
+    assert result.named("host-vm").inputs["zone"] == "us-central1-f"
+
+
+@pytest.mark.parametrize(
+    "machine_type",
+    ["e2-micro", "e2-standard-2", "n2-custom-4-8192", "c3-highcpu-22", "c3-standard-4-lssd"],
+)
+def test_compute_engine_machine_types_are_accepted(run, machine_type):
+    result = run(jitsi__machineType=machine_type)
+    assert result.error is None
+    assert result.named("host-vm").inputs["machineType"] == machine_type
+
+
+@pytest.mark.parametrize(
+    "machine_type", ["big", "e2", "standard-2", "x9-standard-4", "e2-standart-2", "E2-STANDARD-2"]
+)
+def test_what_is_not_a_machine_type_is_refused_before_any_resource(run, machine_type):
+    result = run(jitsi__machineType=machine_type)
+    assert isinstance(result.error, config.ConfigError)
+    message = str(result.error)
+    assert message.startswith("jitsi:machineType must be a Compute Engine machine type")
+    assert message.endswith("pulumi config set jitsi:machineType e2-standard-2")
+    assert "\n" not in message and result.resources == []

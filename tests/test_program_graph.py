@@ -1,7 +1,12 @@
 """The resource graph: components, the order of the remote steps, firewall, VM, DNS."""
 
 import itertools
+import json
+import os
 import shlex
+import shutil
+import subprocess
+import sys
 
 import pytest
 from program_mocks import PROJECT_IP, fake_checkout, run_program, stack_config
@@ -53,38 +58,40 @@ def test_remote_steps_run_in_order_each_after_the_one_before(run):
         jitsi__moderators='{"carol": "carol-secret-password", "alice": "alice-secret-password"}',
         jitsi__generatedModerators='["bob"]',
     )
-    copies = result.of_type(COPY)
     steps = [
-        result.named("setup-wait-for-boot"),
-        *copies,
+        result.named("setup-upload"),
         result.named("setup-install"),
         result.named("setup-secure"),
-        result.named("moderator-alice"),
-        result.named("moderator-bob"),
-        result.named("moderator-carol"),
+        result.named("moderators"),
         result.named("verify-auth"),
     ]
     # Each step waits directly for the one before: a chain, one SSH session at a time.
     for before, after in itertools.pairwise(steps):
         assert before.urn in after.dependencies, f"{after.name} does not wait for {before.name}"
-    assert sorted(c.name for c in copies) == [
-        f"jitsi-setup-copy-{n}"
-        for n in sorted(
-            [
-                "install_jitsi.sh",
-                "install_jitsi_wait.py",
-                "moderator.py",
-                "secure_domain.py",
-                "secure_domain_prosody.py",
-                "verify_auth.py",
-            ]
-        )
-    ]
+    remote = result.of_type(COPY) + result.of_type(COMMAND)
+    assert sorted(r.name for r in remote) == sorted(r.name for r in steps)
+
+
+@pytest.mark.parametrize("count", [1, 3, 50])
+def test_a_first_deploy_opens_five_ssh_sessions_whatever_the_number_of_moderators(run, count):
+    moderators = {f"user{i:02d}": f"password-number-{i:02d}" for i in range(count)}
+    result = run(jitsi__moderators=json.dumps(moderators))
+    # One session per remote resource: upload, install, secure, accounts, proof.
+    assert len(result.of_type(COPY) + result.of_type(COMMAND)) == 5
+    sync = shlex.split(result.named("moderators").inputs["create"])
+    assert sync[sync.index("--names") + 1] == ",".join(sorted(moderators))
+
+
+def test_the_scripts_travel_in_one_copy_of_the_folders_contents(run):
+    (upload,) = run(jitsi__sshUser="deployer").of_type(COPY)
+    # "scripts/": the folder's contents, so each tool keeps the path it always had.
+    assert upload.inputs["source"].path == "scripts/"
+    assert upload.inputs["remotePath"] == "/home/deployer/jitsi-deploy"
 
 
 def test_address_firewall_and_dns_record_exist_before_anything_runs_on_the_vm(run):
     result = run(jitsi__domain="meet.example.org", jitsi__dnsZone="example-org")
-    first_step = result.named("setup-wait-for-boot")
+    first_step = result.named("setup-upload")
     install = result.named("setup-install")
     for name in ("net-ip", "net-web", "net-ssh", "dns-a"):
         prerequisite = result.named(name)
@@ -211,8 +218,6 @@ def test_commands_match_the_scripts_contracts(run):
         "--focus-wait",
         "120",
     ]
-    for copy in result.of_type(COPY):
-        assert copy.inputs["remotePath"] == f"{home}/{copy.name.removeprefix('jitsi-setup-copy-')}"
 
 
 def test_self_signed_install_has_no_email_option(run):
@@ -220,7 +225,7 @@ def test_self_signed_install_has_no_email_option(run):
 
 
 def test_ssh_connection_gives_a_fresh_vm_minutes_to_come_up(run):
-    connection = run().named("setup-wait-for-boot").inputs["connection"]["value"]
+    connection = run().named("setup-upload").inputs["connection"]["value"]
     assert connection["user"] == "jitsi-deploy" and connection["host"] == PROJECT_IP
     # 100 ms doubling by 1.5 up to 5 s between dials: 60 failed dials take about 5 minutes.
     assert connection["dialErrorLimit"] >= 60
@@ -242,26 +247,37 @@ def test_minimal_stack_builds_everything_and_exports_how_to_reach_it(run):
     assert result.exports["ip"] == PROJECT_IP
     assert result.exports["moderators"] == ["alice"]
     assert result.exports["sshUser"] == "jitsi-deploy"
-    assert "ssh -i jitsi-deploy.key jitsi-deploy@203.0.113.10" in result.exports["sshCommand"]
+    assert result.exports["sshCommand"].endswith(" jitsi-deploy@203.0.113.10")
     assert result.exports["generatedPasswords"] == {}
 
 
-def test_the_real_checkout_ships_every_script_and_no_byte_code(monkeypatch):
+def test_the_real_checkout_holds_only_files_to_ship(monkeypatch):
     monkeypatch.chdir(ROOT)
     cfg, keys = stack_config()
     result = run_program(cfg, keys, monkeypatch)
-    shipped = sorted(c.inputs["source"].path for c in result.of_type(COPY))
-    expected = sorted(
-        f"scripts/{p.name}"
-        for p in (ROOT / "scripts").iterdir()
-        if p.is_file() and p.suffix != ".pyc"
-    )
-    assert shipped == expected
+    (upload,) = result.of_type(COPY)
+    assert upload.inputs["source"].path == "scripts/"
+    assert not [w for w in result.warnings if "scripts/" in w], result.warnings
     for tool in ("install_jitsi.sh", "secure_domain.py", "moderator.py", "verify_auth.py"):
-        assert f"scripts/{tool}" in shipped
+        assert (ROOT / "scripts" / tool).is_file()
 
 
-def test_first_step_waits_for_boot_and_makes_the_scripts_folder(run):
-    create = run(jitsi__sshUser="deployer").named("setup-wait-for-boot").inputs["create"]
-    assert "cloud-init status --wait" in create and "command -v cloud-init" in create
-    assert create.endswith("mkdir -p /home/deployer/jitsi-deploy")
+def test_byte_code_or_editor_files_in_scripts_are_named_in_a_warning(run, tmp_path):
+    # fake_checkout leaves scripts/__pycache__/moderator.cpython-311.pyc behind.
+    (tmp_path / "scripts" / "notes.txt~").write_text("backup")
+    warnings = [w for w in run().warnings if "scripts/" in w]
+    assert len(warnings) == 1
+    assert "scripts/__pycache__" in warnings[0] and "scripts/notes.txt~" in warnings[0]
+    assert "git clean -fdX scripts" in warnings[0]
+
+
+@pytest.mark.parametrize("tool", ["moderator.py", "secure_domain.py", "verify_auth.py"])
+def test_running_a_tool_from_a_checkout_leaves_no_byte_code(tmp_path, tool):
+    scripts = tmp_path / "scripts"
+    shutil.copytree(ROOT / "scripts", scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    done = subprocess.run(
+        [sys.executable, str(scripts / tool), "--help"], capture_output=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert not list(scripts.rglob("__pycache__"))

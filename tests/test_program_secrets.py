@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import shlex
 
 import pytest
 from program_mocks import fake_checkout, outside_secrets, run_program, stack_config, unwrap
@@ -66,24 +67,25 @@ def test_every_stdin_carrying_a_password_is_secret(run):
         if any(p in json.dumps(unwrap(stdin)) for p in _all_passwords(result)):
             carrying += 1
             assert outside_secrets(stdin) == "[secret]", command.name
-    # Three account steps and the verification.
-    assert carrying == 4
+    # The account step and the verification.
+    assert carrying == 2
 
 
-def test_moderator_steps_keep_the_password_on_stdin_only(run):
+def test_the_account_step_keeps_the_passwords_on_stdin_only(run):
     result = run()
     generated = result.exports["generatedPasswords"]["carol"]
-    instance = result.named("host-vm")
-    for user, password in [*PASSWORDS.items(), ("carol", generated)]:
-        step = result.named(f"moderator-{user}")
-        assert unwrap(step.inputs["stdin"]) == password + "\n"
-        assert step.inputs["logging"] == "none"
-        assert {"stdout", "stderr"} <= set(step.additional_secret_outputs)
-        assert step.delete_before_replace is True
-        assert step.deleted_with == instance.urn
-        assert "environment" not in step.inputs
-        assert f" set {user} " in step.inputs["create"] and step.inputs["update"]
-        assert f" remove {user} " in step.inputs["delete"]
+    step = result.named("moderators")
+    assert json.loads(unwrap(step.inputs["stdin"])) == {**PASSWORDS, "carol": generated}
+    # Its output names who was added or removed; it never holds a password.
+    assert step.inputs["logging"] == "stdout"
+    assert {"stdout", "stderr"} <= set(step.additional_secret_outputs)
+    assert "environment" not in step.inputs
+    words = shlex.split(step.inputs["create"])
+    assert words[3:6] == ["sync", "--domain", "203-0-113-10.sslip.io"]
+    assert words[-2:] == ["--names", "alice,bob,carol"]
+    assert step.inputs["update"] == step.inputs["create"]
+    # No delete: a replaced or destroyed VM is never dialled to remove accounts.
+    assert "delete" not in step.inputs
 
 
 def test_verification_gets_every_credential_as_secret_json(run):
@@ -134,12 +136,7 @@ def test_a_changed_script_reruns_its_step_and_what_builds_on_it(run, scripts):
     (scripts / "moderator.py").write_text("# changed\n")
     again = _triggers(run())
     changed = {name for name in after if after[name] != again[name]}
-    assert changed == {
-        "jitsi-moderator-alice",
-        "jitsi-moderator-bob",
-        "jitsi-moderator-carol",
-        "jitsi-verify-auth",
-    }
+    assert changed == {"jitsi-moderators", "jitsi-verify-auth"}
 
 
 def test_a_changed_password_updates_stdin_only_so_the_step_runs_update(run):
@@ -149,11 +146,32 @@ def test_a_changed_password_updates_stdin_only_so_the_step_runs_update(run):
     for urn, a in first.items():
         b = second[urn]
         differs = {k for k in a.inputs if unwrap(a.inputs[k]) != unwrap(b.inputs.get(k))}
-        if a.name in ("jitsi-moderator-bob", "jitsi-verify-auth"):
+        if a.name in ("jitsi-moderators", "jitsi-verify-auth"):
             # stdin differs, triggers do not: Pulumi updates in place instead of replacing.
             assert differs == {"stdin"}, a.name
         else:
             assert differs == set(), a.name
+
+
+@pytest.mark.parametrize("count", [1, 3, 50])
+def test_one_changed_password_reruns_two_steps_and_a_new_list_the_same_two(run, count):
+    passwords = {f"user{i:02d}": f"password-number-{i:02d}" for i in range(count)}
+    first = run(passwords=passwords).by_urn()
+    changed = run(passwords={**passwords, "user00": "a-brand-new-password"}).by_urn()
+    grown = run(passwords={**passwords, "zoe": "zoe-secret-password"}).by_urn()
+    for other in (changed, grown):
+        assert other.keys() == first.keys()
+        touched = {
+            a.name
+            for urn, a in first.items()
+            if a.type.startswith("command:remote:")
+            and unwrap(a.inputs) != unwrap(other[urn].inputs)
+        }
+        assert touched == {"jitsi-moderators", "jitsi-verify-auth"}
+    # Neither is a replacement: the triggers stay.
+    assert _triggers(run(passwords=passwords)) == _triggers(
+        run(passwords={**passwords, "zoe": "x" * 12})
+    )
 
 
 def test_missing_script_stops_the_program_with_its_name(run, scripts):

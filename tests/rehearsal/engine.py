@@ -43,11 +43,14 @@ class Step:
     urn: str
     type: str
     name: str
-    # Secrets unwrapped; a file source as {"fileAsset": path} plus its content's sha256.
+    # Secrets unwrapped; a copy's source as {"fileAsset": path} or {"fileArchive": path}.
     inputs: dict
     dependencies: tuple[str, ...]
     delete_before_replace: bool
     deleted_with: str
+    # A copy's source on this machine (the path resolved against the program's folder, with a
+    # folder's trailing "/" kept) and the sha256 of its content, as the engine hashes assets.
+    source: str = ""
     source_hash: str = ""
 
     @property
@@ -63,6 +66,8 @@ class Record:
     action: str
     seconds: float
     ssh_sessions: int
+    # What a delete printed (a create's or update's output is in the state).
+    output: str = ""
 
 
 def steps_of(run: Run, project_dir: pathlib.Path) -> list[Step]:
@@ -79,10 +84,9 @@ def steps_of(run: Run, project_dir: pathlib.Path) -> list[Step]:
         if resource.type not in (COMMAND, COPY):
             continue
         inputs = unwrap(resource.inputs)
-        source_hash = ""
+        source = source_hash = ""
         if resource.type == COPY:
-            path = project_dir / inputs["source"]["fileAsset"]
-            source_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+            source, source_hash = _source(inputs["source"], project_dir)
         steps.append(
             Step(
                 urn=urn,
@@ -92,10 +96,29 @@ def steps_of(run: Run, project_dir: pathlib.Path) -> list[Step]:
                 dependencies=tuple(resource.dependencies),
                 delete_before_replace=resource.delete_before_replace,
                 deleted_with=resource.deleted_with,
+                source=source,
                 source_hash=source_hash,
             )
         )
     return steps
+
+
+def _source(source: dict, project_dir: pathlib.Path) -> tuple[str, str]:
+    """Where a copy's source is, and its hash; refuses what pulumi-command 1.2.1's Check refuses:
+    an archive must be a path to a file or folder (an AssetArchive is not accepted)."""
+    if "fileAsset" in source:
+        path = project_dir / source["fileAsset"]
+        return str(path), hashlib.sha256(path.read_bytes()).hexdigest()
+    if "fileArchive" not in source:
+        raise ValueError(f"pulumi-command 1.2.1 refuses this source: {source}")
+    relative = source["fileArchive"]
+    folder = project_dir / relative
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    # Keep the trailing "/": the provider copies a folder's contents, not the folder, then.
+    return str(folder) + ("/" if relative.endswith("/") else ""), digest.hexdigest()
 
 
 def _diff(old: Step, new: Step) -> str:
@@ -116,20 +139,20 @@ def _diff(old: Step, new: Step) -> str:
 class Engine:
     """The state of one stack: what the last `up` left, and how to reach its VM."""
 
-    def __init__(self, project_dir: pathlib.Path, say: Callable[[str], None] = print):
-        self.project_dir = project_dir
+    def __init__(self, say: Callable[[str], None] = print):
         self.say = say
+        # 1.0: the provider's pauses between failed dials; a test of a dial that must fail
+        # may shorten them (the number of dials is the connection's own).
+        self.pause_scale = 1.0
         # urn -> (the step as last applied, its stdout)
         self.state: dict[str, tuple[Step, str]] = {}
 
-    def up(self, run: Run, all_urns: set[str] | None = None) -> list[Record]:
-        """Applies one program run; returns what ran. Raises CommandFailed like `pulumi up`.
-
-        `all_urns` are every resource of the new run (remote or not): a delete whose
-        `deleted_with` resource is still there runs, one whose resource left is skipped.
-        """
-        new_steps = steps_of(run, self.project_dir)
-        alive = all_urns if all_urns is not None else {r.urn for r in run.resources}
+    def up(self, run: Run, project_dir: pathlib.Path) -> list[Record]:
+        """Applies one program run (made in `project_dir`); returns what ran. Raises
+        CommandFailed like `pulumi up`. A delete whose `deleted_with` resource is still in
+        the program runs; one whose resource left is skipped."""
+        new_steps = steps_of(run, project_dir)
+        alive = {r.urn for r in run.resources}
         records: list[Record] = []
         pending_deletes: list[tuple[Step, str]] = []
         for step in new_steps:
@@ -169,7 +192,7 @@ class Engine:
     def _apply(self, step: Step, action: str, previous: tuple[Step, str] | None) -> Record:
         started = time.monotonic()
         self.say(f"  {action:<20} {step.name}")
-        with SshClient(step.connection) as client:
+        with SshClient(step.connection, self.pause_scale) as client:
             if step.type == COPY:
                 old = previous[0] if previous else None
                 if (
@@ -177,8 +200,7 @@ class Engine:
                     or old.source_hash != step.source_hash
                     or (old.inputs["remotePath"] != step.inputs["remotePath"])
                 ):
-                    local = self.project_dir / step.inputs["source"]["fileAsset"]
-                    client.copy_file(local, step.inputs["remotePath"])
+                    client.copy(step.source, step.inputs["remotePath"])
                 stdout = ""
             else:
                 command = step.inputs.get("create")
@@ -204,8 +226,8 @@ class Engine:
         if not command:
             return Record(old.name, f"{action} (nothing to run)", 0.0, 0)
         self.say(f"  {action:<20} {old.name}")
-        with SshClient(old.connection) as client:
-            client.run(
+        with SshClient(old.connection, self.pause_scale) as client:
+            result = client.run(
                 command,
                 stdin=old.inputs.get("stdin"),
                 environment=old.inputs.get("environment") or {},
@@ -213,7 +235,7 @@ class Engine:
                 quiet=old.inputs.get("logging") == "none",
             )
             sessions = client.dials
-        return Record(old.name, action, time.monotonic() - started, sessions)
+        return Record(old.name, action, time.monotonic() - started, sessions, result.stdout)
 
 
 __all__ = ["CommandFailed", "Engine", "Record", "Step", "steps_of"]

@@ -32,10 +32,14 @@ COMMAND_TIMEOUT = 1800.0
 class CommandFailed(Exception):
     """A remote command exited non-zero or could not run; the message is what `up` prints."""
 
-    def __init__(self, message: str, exit_status: int | None, output: str):
+    def __init__(self, message: str, exit_status: int | None, output: str, first_error: str = ""):
         super().__init__(message)
         self.exit_status = exit_status
         self.output = output
+        # For a dial that never succeeded: the first attempt's error (the message, like the
+        # provider's, names the last one, which a server's penalties for failed handshakes
+        # may have turned into a refused banner).
+        self.first_error = first_error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +82,10 @@ class Result:
 class SshClient:
     """One connection, dialled on first use; `dials` counts the SSH sessions it opened."""
 
-    def __init__(self, connection: Connection):
+    def __init__(self, connection: Connection, pause_scale: float = 1.0):
         self.connection = connection
+        # Tests may shorten the pauses between dials; the number of dials stays the provider's.
+        self.pause_scale = pause_scale
         self.dials = 0
         self.failed_dials = 0
         self._transport: paramiko.Transport | None = None
@@ -110,7 +116,7 @@ class SshClient:
     def transport(self) -> paramiko.Transport:
         if self._transport is not None:
             return self._transport
-        pause, last_error = FIRST_PAUSE, None
+        pause, last_error, first_error = FIRST_PAUSE, None, None
         for _ in range(self.connection.dial_error_limit):
             try:
                 self._transport = self._dial_once()
@@ -119,10 +125,14 @@ class SshClient:
             except (OSError, paramiko.SSHException) as exc:
                 self.failed_dials += 1
                 last_error = exc
-                time.sleep(pause)
+                first_error = first_error or exc
+                time.sleep(pause * self.pause_scale)
                 pause = min(pause * GROWTH, LONGEST_PAUSE)
         raise CommandFailed(
-            f"after {self.connection.dial_error_limit} failed attempts: {last_error}", None, ""
+            f"after {self.connection.dial_error_limit} failed attempts: {last_error}",
+            None,
+            "",
+            str(first_error),
         )
 
     def run(
@@ -158,17 +168,29 @@ class SshClient:
             )
         return Result(stdout.removesuffix("\n"), stderr.removesuffix("\n"))
 
-    def copy_file(self, local: pathlib.Path, remote_path: str) -> None:
-        """sftpCopy for a file: into remote_path, or into it when it is a folder."""
+    def copy(self, source: str, remote_path: str) -> None:
+        """The provider's sftpCopy: a file to remote_path (or into it, when it is a folder); a
+        folder into remote_path/<name>, or with a trailing "/" its contents into remote_path."""
+        local = pathlib.Path(source)
         sftp = paramiko.SFTPClient.from_transport(self.transport())
         try:
-            target = remote_path
-            try:
-                if stat.S_ISDIR(sftp.stat(remote_path).st_mode):
+            existing = _remote_stat(sftp, remote_path)
+            if local.is_dir():
+                target = remote_path
+                if existing is None:
+                    _mkdir_all(sftp, remote_path)
+                if not source.endswith("/"):
                     target = posixpath.join(remote_path, local.name)
-            except FileNotFoundError:
-                _mkdir_all(sftp, posixpath.dirname(remote_path))
-            sftp.put(str(local), target)
+                    if _remote_stat(sftp, target) is None:
+                        sftp.mkdir(target)
+                _copy_folder(sftp, local, target)
+            else:
+                target = remote_path
+                if existing is not None and stat.S_ISDIR(existing.st_mode):
+                    target = posixpath.join(remote_path, local.name)
+                elif existing is None:
+                    _mkdir_all(sftp, posixpath.dirname(remote_path))
+                sftp.put(str(local), target)
         finally:
             sftp.close()
 
@@ -208,8 +230,27 @@ def _check_host_key(key: paramiko.PKey, expected: str | None) -> None:
     kind, blob = expected.split()[:2]
     if key.get_name() != kind or key.asbytes() != base64.b64decode(blob):
         raise paramiko.SSHException(
-            f"ssh: handshake failed: host key mismatch ({key.get_name()} offered)"
+            f"ssh: handshake failed: ssh: host key mismatch ({key.get_name()} offered)"
         )
+
+
+def _remote_stat(sftp: paramiko.SFTPClient, path: str):
+    try:
+        return sftp.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _copy_folder(sftp: paramiko.SFTPClient, local: pathlib.Path, remote: str) -> None:
+    """copyDir: every file and folder below `local`, created or overwritten; nothing deleted."""
+    for path in sorted(local.iterdir()):
+        target = posixpath.join(remote, path.name)
+        if path.is_dir():
+            if _remote_stat(sftp, target) is None:
+                sftp.mkdir(target)
+            _copy_folder(sftp, path, target)
+        else:
+            sftp.put(str(path), target)
 
 
 def _mkdir_all(sftp: paramiko.SFTPClient, folder: str) -> None:

@@ -11,6 +11,7 @@ import json
 import pathlib
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 
@@ -24,6 +25,8 @@ from support import ROOT
 # What systemd restarts are counted for: every service a deployment may restart.
 SERVICES = ("prosody", "jicofo", "jitsi-videobridge2", "nginx")
 INSTANCE = "gcp:compute/instance:Instance"
+# The program's own top-level modules (an older checkout brings its own).
+PROGRAM_MODULES = {"config", "config_rules", "components"}
 DOMAIN = "meet.rehearsal.example"
 
 
@@ -68,9 +71,10 @@ class Stage:
         self.release, self.work_dir, self.say = release, work_dir, say
         self.project = work_dir / "project"
         self.vm: Vm | None = None
-        self.engine = Engine(self.project, say)
+        self.engine = Engine(say)
         self.repository_url = ""
         self.key_url = ""
+        self.host_keys: dict[str, list[str]] = {}
         self.booted_at = 0.0
         # What the last `up` was given: the user's next change starts from it.
         self.moderators: dict[str, str] = {}
@@ -113,6 +117,11 @@ class Stage:
         started = time.monotonic()
         self.vm.boot(metadata)
         self.booted_at = started
+        # What the guest agent publishes as guest attributes: the machine's own host keys.
+        self.host_keys = {
+            kind: self.file(f"/etc/ssh/ssh_host_{kind}_key.pub").split()[:2]
+            for kind in ("ed25519", "ecdsa", "rsa")
+        }
 
     # -- the user's side ------------------------------------------------------------------
     def config(
@@ -141,21 +150,68 @@ class Stage:
         """The last `up`'s config, with a new domain or passwords when given."""
         return self.config({**self.moderators, **passwords}, domain=domain or self.domain)
 
-    def program(self, config: tuple[dict, list[str]]) -> Run:
-        """The program under mocks, the cloud answering with this machine's address and key."""
-        answers = CloudAnswers(
-            address=self.vm.address, public_key=self.public_key, private_key=self.private_key
-        )
-        with pytest.MonkeyPatch.context() as patch:
-            patch.chdir(self.project)
-            return run_program(config[0], config[1], patch, answers=answers)
+    def program(
+        self,
+        config: tuple[dict, list[str]],
+        checkout: pathlib.Path | None = None,
+        host_key: str | None = None,
+    ) -> Run:
+        """The program under mocks, the cloud answering with this machine's address and key.
 
-    def up(self, config: tuple[dict, list[str]]) -> UpReport:
-        """`pulumi up` with this config: the program, then its remote steps for real."""
-        run = self.program(config)
+        `checkout`: another version of the whole project (see `checkout`), run instead of this
+        one, with its own modules and scripts."""
+        keys = [" ".join(k) for k in self.host_keys.values()]
+        answers = CloudAnswers(
+            address=self.vm.address,
+            public_key=self.public_key,
+            private_key=self.private_key,
+            # Before the boot (when only the metadata is wanted) no key is known yet.
+            **({"host_key": keys[0], "other_host_keys": tuple(keys[1:])} if keys else {}),
+        )
+        if host_key is not None:
+            # What a man in the middle, or a VM that is not ours, would show.
+            answers = dataclasses.replace(answers, host_key=host_key, other_host_keys=())
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(checkout or self.project)
+            if checkout is None:
+                return run_program(config[0], config[1], patch, answers=answers)
+            # Its own config.py and components/, not the ones this process imported.
+            for name in [m for m in sys.modules if m.split(".")[0] in PROGRAM_MODULES]:
+                patch.delitem(sys.modules, name)
+            patch.syspath_prepend(str(checkout))
+            try:
+                return run_program(
+                    config[0], config[1], patch, answers=answers, main=checkout / "__main__.py"
+                )
+            finally:
+                for name in [m for m in sys.modules if m.split(".")[0] in PROGRAM_MODULES]:
+                    del sys.modules[name]
+
+    def checkout(self, commit: str) -> pathlib.Path:
+        """The project as it was at `commit` (git archive), for replaying an older deployment."""
+        folder = self.work_dir / f"checkout-{commit[:12]}"
+        folder.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", commit], capture_output=True, timeout=60, check=True
+        )
+        subprocess.run(
+            ["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True, timeout=60
+        )
+        return folder
+
+    def up(
+        self,
+        config: tuple[dict, list[str]],
+        checkout: pathlib.Path | None = None,
+        host_key: str | None = None,
+    ) -> UpReport:
+        """`pulumi up` with this config: the program, then its remote steps for real.
+
+        `host_key`: the key the guest attributes publish instead of the machine's own."""
+        run = self.program(config, checkout, host_key)
         before = self.starts()
         started = time.monotonic()
-        records = self.engine.up(run)
+        records = self.engine.up(run, checkout or self.project)
         # The user keeps a config that deployed; one that failed is what they change back.
         self.moderators = json.loads(config[0]["jitsi:moderators"])
         self.domain = config[0]["jitsi:domain"]

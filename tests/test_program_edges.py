@@ -1,0 +1,321 @@
+"""The VM's edges: whose SSH key the deployment trusts, who may log in, which ports are open,
+and what replaces the VM (a chosen change, never a newer image)."""
+
+import asyncio
+import base64
+import dataclasses
+import json
+import types
+
+import paramiko
+import pytest
+from program_mocks import (
+    ECDSA_HOST_KEY,
+    GUEST_ATTRIBUTES,
+    HOST_KEY,
+    PROJECT_IP,
+    CloudAnswers,
+    fake_checkout,
+    run_program,
+    stack_config,
+    unwrap,
+)
+
+import components.vm
+from components.vm import HostKeyMissing, choose_host_key, published_host_keys
+
+COMMAND = "command:remote:Command"
+COPY = "command:remote:CopyToRemote"
+DISK = "gcp:compute/disk:Disk"
+
+
+def _ed25519(fill: int) -> str:
+    """A well-formed ed25519 public key line (any 32 bytes make one)."""
+    blob = b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + bytes([fill]) * 32
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()}"
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    fake_checkout(tmp_path, monkeypatch)
+    # Seconds, not minutes: the waits' logic is under test, not the clock.
+    monkeypatch.setattr(components.vm, "HOST_KEY_POLL_SECONDS", 0)
+
+    def go(answers=None, preview=False, allow_error=False, **overrides):
+        cfg, keys = stack_config(**overrides)
+        answers = answers or CloudAnswers()
+        return run_program(
+            cfg, keys, monkeypatch, allow_error=allow_error, answers=answers, preview=preview
+        )
+
+    return go
+
+
+def _remote_steps(result):
+    return result.of_type(COPY) + result.of_type(COMMAND)
+
+
+def _host_key_reads(result):
+    return [args for token, args in result.invokes if token == GUEST_ATTRIBUTES]
+
+
+# --- The deployment trusts only the VM's own host key -----------------------------------------
+
+
+def test_every_remote_step_trusts_only_the_ed25519_key_the_vm_published(run):
+    result = run()
+    steps = _remote_steps(result)
+    assert len(steps) == 5
+    for step in steps:
+        # ECDSA was published first; ed25519 is preferred.
+        assert unwrap(step.inputs["connection"])["hostKey"] == HOST_KEY, step.name
+    (read,) = _host_key_reads(result)
+    assert read == {
+        "project": "jitsi-test-project",
+        "zone": "us-central1-b",
+        "name": result.exports["instanceName"],
+        "queryPath": "hostkeys/",
+    }
+
+
+def test_the_key_comes_from_the_vm_and_nothing_in_the_config_can_set_it(run):
+    machine_key = _ed25519(7)
+    result = run(CloudAnswers(host_key=machine_key), jitsi__hostKey=_ed25519(9))
+    for step in _remote_steps(result):
+        assert unwrap(step.inputs["connection"])["hostKey"] == machine_key
+    assert any(w.startswith("jitsi:hostKey is not a setting") for w in result.warnings)
+
+
+def test_the_exported_host_key_is_a_known_hosts_line_for_the_address(run):
+    line = run().exports["hostKey"]
+    assert line == f"{PROJECT_IP} {HOST_KEY}"
+    entry = paramiko.hostkeys.HostKeyEntry.from_line(line)
+    assert entry.hostnames == [PROJECT_IP]
+    assert entry.key.get_name() == "ssh-ed25519"
+    assert entry.key.get_base64() == HOST_KEY.split()[1]
+
+
+def test_ssh_command_checks_the_host_key_against_the_exported_line_only(run):
+    command = run().exports["sshCommand"]
+    assert "pulumi stack output hostKey > ~/.ssh/jitsi-test.known_hosts" in command
+    assert command.index("> ~/.ssh/jitsi-test.known_hosts") < command.index("ssh -i")
+    assert "-o UserKnownHostsFile=~/.ssh/jitsi-test.known_hosts" in command
+    assert "-o StrictHostKeyChecking=yes" in command
+    # The private key is written outside the checkout, per stack, readable by its owner only.
+    assert command.startswith("umask 077 && ")
+    assert "sshPrivateKey > ~/.ssh/jitsi-test.key" in command
+
+
+def test_a_fresh_vm_is_read_until_its_agent_has_published_the_keys(run):
+    result = run(CloudAnswers(host_key_delay=3))
+    assert len(_host_key_reads(result)) == 4
+    assert unwrap(result.named("setup-upload").inputs["connection"])["hostKey"] == HOST_KEY
+
+
+def test_ecdsa_is_pinned_only_when_a_second_read_still_has_no_ed25519(run):
+    result = run(CloudAnswers(host_key=""))
+    assert len(_host_key_reads(result)) == 2
+    for step in _remote_steps(result):
+        assert unwrap(step.inputs["connection"])["hostKey"] == ECDSA_HOST_KEY
+
+
+def test_a_vm_that_publishes_no_key_stops_the_deploy_before_any_ssh(run, monkeypatch):
+    monkeypatch.setattr(components.vm, "HOST_KEY_WAIT_SECONDS", 0)
+    result = run(CloudAnswers(host_key="", other_host_keys=()), allow_error=True)
+    assert isinstance(result.error, HostKeyMissing)
+    message = str(result.error)
+    assert "\n" not in message
+    assert (
+        "gcloud compute instances get-guest-attributes jitsi-host-vm-4242424 --zone "
+        "us-central1-b --project jitsi-test-project --query-path=hostkeys/"
+    ) in message
+    assert "gcloud compute instances start jitsi-host-vm-4242424 --zone us-central1-b" in message
+    # No remote step was registered: nothing dials a machine it cannot identify.
+    assert _remote_steps(result) == []
+
+
+def test_a_preview_of_a_new_vm_reads_nothing_and_leaves_the_key_unknown(run):
+    result = run(preview=True)
+    assert result.error is None
+    assert _host_key_reads(result) == []
+    assert "hostKey" not in result.exports and "instanceName" not in result.exports
+    assert len(_remote_steps(result)) == 5
+
+
+BLOB = HOST_KEY.split()[1]
+ECDSA_BLOB = ECDSA_HOST_KEY.split()[1]
+
+
+@dataclasses.dataclass
+class _Attribute:
+    key: str
+    value: str
+    namespace: str = "hostkeys"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # What google-guest-agent writes (strings.Split of the .pub file: type, then blob).
+        (BLOB, {"ssh-ed25519": BLOB}),
+        # A whole line, comment included, as another writer might put it.
+        (f"ssh-ed25519 {BLOB} root@jitsi", {"ssh-ed25519": BLOB}),
+        (f"{BLOB}\n", {"ssh-ed25519": BLOB}),
+        # Not a key of the type it is filed under, or not a key at all: ignored.
+        (ECDSA_BLOB, {}),
+        ("not base64!", {}),
+        ("", {}),
+    ],
+)
+def test_guest_attribute_values_are_read_as_the_agent_writes_them(value, expected):
+    assert published_host_keys([_Attribute("ssh-ed25519", value)]) == expected
+
+
+def test_the_preferred_key_is_ed25519_and_rsa_is_never_pinned():
+    both = {"ecdsa-sha2-nistp256": ECDSA_BLOB, "ssh-ed25519": BLOB}
+    assert choose_host_key(both, settled=False) == HOST_KEY
+    assert choose_host_key({"ecdsa-sha2-nistp256": ECDSA_BLOB}, settled=False) is None
+    assert choose_host_key({"ecdsa-sha2-nistp256": ECDSA_BLOB}, settled=True) == ECDSA_HOST_KEY
+    assert choose_host_key({"ssh-rsa": "AAAAB3NzaC1yc2E="}, settled=True) is None
+
+
+# --- Only the deploy key opens the VM ------------------------------------------------------------
+
+
+def test_only_the_deploy_key_opens_the_vm_and_the_vm_publishes_its_host_keys(run):
+    metadata = run().named("host-vm").inputs["metadata"]
+    assert metadata["block-project-ssh-keys"] == "TRUE"
+    assert metadata["enable-oslogin"] == "FALSE"
+    assert metadata["enable-guest-attributes"] == "TRUE"
+    assert set(metadata) == {
+        "ssh-keys",
+        "block-project-ssh-keys",
+        "enable-oslogin",
+        "enable-guest-attributes",
+    }
+
+
+# --- TURN ----------------------------------------------------------------------------------------
+
+
+def test_turn_ports_are_open_to_everyone_on_the_vm_only(run):
+    result = run()
+    turn = result.named("net-turn").inputs
+    assert {(a["protocol"], tuple(a["ports"])) for a in turn["allows"]} == {
+        ("udp", ("3478",)),
+        ("tcp", ("5349",)),
+    }
+    assert turn["sourceRanges"] == ["0.0.0.0/0"] and turn["direction"] == "INGRESS"
+    assert turn["targetTags"] == result.named("host-vm").inputs["tags"]
+    # Open before the install, like the other rules.
+    assert result.named("net-turn").urn in result.named("setup-upload").dependencies
+
+
+# --- What replaces the VM ------------------------------------------------------------------------
+
+
+def test_lifecycle_options_of_the_cloud_resources(run):
+    result = run()
+    options = {
+        r.name: (r.delete_before_replace, r.deleted_with, r.replace_on_changes, r.ignore_changes)
+        for r in result.resources
+        if r.type.startswith("gcp:")
+    }
+    assert options == {
+        "jitsi-net-ip": (False, "", [], []),
+        "jitsi-net-web": (False, "", [], []),
+        "jitsi-net-turn": (False, "", [], []),
+        "jitsi-net-ssh": (False, "", [], []),
+        # Fixed at creation: a newer image in the family changes nothing; a new domain or size
+        # is a new disk.
+        "jitsi-host-disk-debian-12": (False, "", ["description", "size"], ["image"]),
+        # The address is released first; a new boot disk is a new VM.
+        "jitsi-host-vm": (True, "", ["bootDisk"], []),
+    }
+
+
+def test_every_lifecycle_path_names_an_input_the_resource_has(run):
+    # The engine silently ignores a misspelled path (snake_case, say).
+    for r in run().resources:
+        for path in r.replace_on_changes + r.ignore_changes:
+            assert path.split(".")[0].split("[")[0] in r.inputs, (r.name, path)
+
+
+def _disk(result):
+    (disk,) = result.of_type(DISK)
+    return disk
+
+
+def test_a_chosen_image_is_a_new_disk_made_from_that_image_and_so_a_new_vm(run):
+    before, after = run(), run(jitsi__image="debian-13")
+    old, new = _disk(before), _disk(after)
+    # A new resource, not a replacement: it has no old `image` for ignore_changes to carry over.
+    assert old.urn != new.urn
+    assert new.inputs["image"] == "debian-cloud/debian-13"
+    vm_before, vm_after = before.named("host-vm"), after.named("host-vm")
+    assert vm_before.urn == vm_after.urn
+    assert vm_before.inputs["bootDisk"] != vm_after.inputs["bootDisk"]
+    assert "bootDisk" in vm_after.replace_on_changes
+
+
+@pytest.mark.parametrize(
+    ("overrides", "changed"),
+    [
+        ({"jitsi__domain": "meet.example.org"}, "description"),
+        ({"jitsi__diskSizeGb": "30"}, "size"),
+    ],
+)
+def test_a_new_domain_or_size_is_a_planned_replacement_of_disk_and_vm(run, overrides, changed):
+    old, new = _disk(run()), _disk(run(**overrides))
+    assert old.urn == new.urn
+    differs = {k for k in old.inputs if old.inputs[k] != new.inputs.get(k)}
+    assert differs == {changed}
+    assert changed in new.replace_on_changes
+
+
+def test_the_disk_names_the_domain_it_was_installed_for_even_an_sslip_one(run):
+    assert _disk(run()).inputs["description"] == "Jitsi Meet for 203-0-113-10.sslip.io"
+    named = _disk(run(jitsi__domain="meet.example.org"))
+    assert named.inputs["description"] == "Jitsi Meet for meet.example.org"
+
+
+def test_a_new_vm_reruns_every_remote_step(run):
+    first = {s.name: s.inputs["triggers"] for s in _remote_steps(run())}
+    again = {
+        s.name: s.inputs["triggers"] for s in _remote_steps(run(CloudAnswers(instance_id="77")))
+    }
+    assert first.keys() == again.keys()
+    for name in first:
+        assert first[name][0] == "4242424242" and again[name][0] == "77", name
+
+
+def test_instance_name_and_zone_are_exported_for_gcloud(run):
+    exports = run(gcp__zone="us-central1-f").exports
+    assert exports["instanceName"] == "jitsi-host-vm-4242424"
+    assert exports["zone"] == "us-central1-f"
+    json.dumps(exports)
+
+
+@pytest.mark.parametrize(
+    ("published", "expected"),
+    [([], None), ([_Attribute("ecdsa-sha2-nistp256", ECDSA_BLOB)], ECDSA_HOST_KEY)],
+)
+def test_a_preview_of_an_existing_vm_reads_once_and_waits_for_nothing(
+    monkeypatch, published, expected
+):
+    reads = []
+
+    def guest_attributes(**query):
+        reads.append(query)
+        return types.SimpleNamespace(query_values=published)
+
+    monkeypatch.setattr(
+        components.vm.gcp.compute, "get_instance_guest_attributes", guest_attributes
+    )
+    monkeypatch.setattr(components.vm.pulumi.runtime, "is_dry_run", lambda: True)
+    # Were it to wait, it would fail at once rather than hang.
+    monkeypatch.setattr(components.vm, "HOST_KEY_WAIT_SECONDS", 0)
+    wait = components.vm._wait_for_host_key("p", "us-central1-b", "vm-1", None)
+    # What the VM shows: nothing yet (the key stays unknown), or its ECDSA key alone.
+    assert asyncio.run(wait) == expected
+    assert len(reads) == 1
