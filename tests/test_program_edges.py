@@ -21,8 +21,8 @@ from program_mocks import (
     unwrap,
 )
 
-import components.vm
-from components.vm import HostKeyMissing, choose_host_key, published_host_keys
+import components.host_key
+from components.host_key import HostKeyMissing, choose_host_key, published_host_keys
 
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
@@ -39,7 +39,7 @@ def _ed25519(fill: int) -> str:
 def run(tmp_path, monkeypatch):
     fake_checkout(tmp_path, monkeypatch)
     # Seconds, not minutes: the waits' logic is under test, not the clock.
-    monkeypatch.setattr(components.vm, "HOST_KEY_POLL_SECONDS", 0)
+    monkeypatch.setattr(components.host_key, "HOST_KEY_POLL_SECONDS", 0)
 
     def go(answers=None, preview=False, allow_error=False, **overrides):
         cfg, keys = stack_config(**overrides)
@@ -120,7 +120,7 @@ def test_ecdsa_is_pinned_only_when_a_second_read_still_has_no_ed25519(run):
 
 
 def test_a_vm_that_publishes_no_key_stops_the_deploy_before_any_ssh(run, monkeypatch):
-    monkeypatch.setattr(components.vm, "HOST_KEY_WAIT_SECONDS", 0)
+    monkeypatch.setattr(components.host_key, "HOST_KEY_WAIT_SECONDS", 0)
     result = run(CloudAnswers(host_key="", other_host_keys=()), allow_error=True)
     assert isinstance(result.error, HostKeyMissing)
     message = str(result.error)
@@ -310,12 +310,12 @@ def test_a_preview_of_an_existing_vm_reads_once_and_waits_for_nothing(
         return types.SimpleNamespace(query_values=published)
 
     monkeypatch.setattr(
-        components.vm.gcp.compute, "get_instance_guest_attributes", guest_attributes
+        components.host_key.gcp.compute, "get_instance_guest_attributes", guest_attributes
     )
-    monkeypatch.setattr(components.vm.pulumi.runtime, "is_dry_run", lambda: True)
+    monkeypatch.setattr(components.host_key.pulumi.runtime, "is_dry_run", lambda: True)
     # Were it to wait, it would fail at once rather than hang.
-    monkeypatch.setattr(components.vm, "HOST_KEY_WAIT_SECONDS", 0)
-    wait = components.vm._wait_for_host_key("p", "us-central1-b", "vm-1", None)
+    monkeypatch.setattr(components.host_key, "HOST_KEY_WAIT_SECONDS", 0)
+    wait = components.host_key._wait_for_host_key("p", "us-central1-b", "vm-1", None)
     # What the VM shows: nothing yet (the key stays unknown), or its ECDSA key alone.
     assert asyncio.run(wait) == expected
     assert len(reads) == 1
