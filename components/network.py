@@ -37,47 +37,44 @@ class Network(pulumi.ComponentResource):
             description="Jitsi Meet public address",
             opts=child,
         )
-        web = gcp.compute.Firewall(
-            f"{name}-web",
-            project=args.project,
-            network=args.network,
-            direction="INGRESS",
-            description="Jitsi Meet: HTTPS, HTTP (Let's Encrypt, redirect), media over UDP",
-            allows=[
-                gcp.compute.FirewallAllowArgs(protocol="tcp", ports=["80", "443"]),
-                gcp.compute.FirewallAllowArgs(protocol="udp", ports=["10000"]),
-            ],
-            source_ranges=[ANYWHERE],
-            target_tags=[args.target_tag],
-            opts=child,
+
+        def ingress(suffix: str, description: str, allows: dict[str, list[str]], sources):
+            """An allow rule for this deployment's VM only (its network tag)."""
+            return gcp.compute.Firewall(
+                f"{name}-{suffix}",
+                project=args.project,
+                network=args.network,
+                direction="INGRESS",
+                description=f"Jitsi Meet: {description}",
+                allows=[
+                    gcp.compute.FirewallAllowArgs(protocol=protocol, ports=ports)
+                    for protocol, ports in allows.items()
+                ],
+                source_ranges=list(sources),
+                target_tags=[args.target_tag],
+                opts=child,
+            )
+
+        web = ingress(
+            "web",
+            "HTTPS, HTTP (Let's Encrypt, redirect), media over UDP",
+            {"tcp": ["80", "443"], "udp": ["10000"]},
+            [ANYWHERE],
         )
         # coturn (jitsi-meet-turnserver, installed with jitsi-meet) relays media for clients
         # whose network blocks UDP 10000 to the bridge: 3478/udp (STUN/TURN) and 5349/tcp (TURN
         # over TLS, for networks that let only TCP out). A rule of its own, so it can be named.
-        turn = gcp.compute.Firewall(
-            f"{name}-turn",
-            project=args.project,
-            network=args.network,
-            direction="INGRESS",
-            description="Jitsi Meet: TURN relay (coturn) for clients behind restrictive networks",
-            allows=[
-                gcp.compute.FirewallAllowArgs(protocol="udp", ports=["3478"]),
-                gcp.compute.FirewallAllowArgs(protocol="tcp", ports=["5349"]),
-            ],
-            source_ranges=[ANYWHERE],
-            target_tags=[args.target_tag],
-            opts=child,
+        turn = ingress(
+            "turn",
+            "TURN relay (coturn) for clients behind restrictive networks",
+            {"udp": ["3478"], "tcp": ["5349"]},
+            [ANYWHERE],
         )
-        ssh = gcp.compute.Firewall(
-            f"{name}-ssh",
-            project=args.project,
-            network=args.network,
-            direction="INGRESS",
-            description="Jitsi Meet: SSH for the deployment and administrators",
-            allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=["22"])],
-            source_ranges=list(args.ssh_source_ranges),
-            target_tags=[args.target_tag],
-            opts=child,
+        ssh = ingress(
+            "ssh",
+            "SSH for the deployment and administrators",
+            {"tcp": ["22"]},
+            args.ssh_source_ranges,
         )
         if ANYWHERE in args.ssh_source_ranges:
             pulumi.log.warn(

@@ -209,21 +209,21 @@ class Stage:
 
         `host_key`: the key the guest attributes publish instead of the machine's own."""
         run = self.program(config, checkout, host_key)
-        before = self.starts()
-        started = time.monotonic()
-        records = self.engine.up(run, checkout or self.project)
+        report = self._measured(lambda: self.engine.up(run, checkout or self.project))
         # The user keeps a config that deployed; one that failed is what they change back.
         self.moderators = json.loads(config[0]["jitsi:moderators"])
         self.domain = config[0]["jitsi:domain"]
-        seconds = time.monotonic() - started
-        after = self.starts()
-        return UpReport(records, seconds, {u: after[u] - before[u] for u in SERVICES})
+        return report
 
     def rerun_every_step(self) -> UpReport:
         """Every step of the last `up` run again as if new, on the installed machine."""
+        return self._measured(self.engine.rerun_all)
+
+    def _measured(self, work: Callable[[], list[Record]]) -> UpReport:
+        """What `work` ran, how long it took, and the restarts systemd made meanwhile."""
         before = self.starts()
         started = time.monotonic()
-        records = self.engine.rerun_all()
+        records = work()
         seconds = time.monotonic() - started
         after = self.starts()
         return UpReport(records, seconds, {u: after[u] - before[u] for u in SERVICES})
