@@ -212,8 +212,6 @@ class Engine:
                         command,
                         stdin=step.inputs.get("stdin"),
                         environment=step.inputs.get("environment") or {},
-                        previous_stdout=stdout if action == "update" else "",
-                        quiet=step.inputs.get("logging") == "none",
                     )
                     stdout = result.stdout
             sessions = client.dials
@@ -231,8 +229,6 @@ class Engine:
                 command,
                 stdin=old.inputs.get("stdin"),
                 environment=old.inputs.get("environment") or {},
-                previous_stdout=stdout,
-                quiet=old.inputs.get("logging") == "none",
             )
             sessions = client.dials
         return Record(old.name, action, time.monotonic() - started, sessions, result.stdout)

@@ -140,11 +140,11 @@ class SshClient:
         command: str,
         stdin: str | None = None,
         environment: dict | None = None,
-        previous_stdout: str = "",
-        quiet: bool = False,
     ) -> Result:
         """Runs `command` in one session, as the provider's CommandOutputs.run does."""
-        del previous_stdout, quiet  # PULUMI_COMMAND_STDOUT needs AcceptEnv; logging is display
+        # Not modelled, as neither changes what runs: the previous output the provider offers
+        # as PULUMI_COMMAND_STDOUT (sshd refuses it without AcceptEnv, and the provider goes on)
+        # and `logging` (what `up` displays).
         if environment:
             # Go's Setenv asks for a reply and fails the step when sshd refuses (stock Debian
             # accepts only LANG and LC_*); nothing in this program may rely on it.

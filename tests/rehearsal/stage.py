@@ -55,6 +55,11 @@ class UpReport:
         return out
 
 
+def _program_modules() -> list[str]:
+    """The program's modules this process has imported (config, components.*, ...)."""
+    return [m for m in sys.modules if m.split(".")[0] in PROGRAM_MODULES]
+
+
 def _deploy_key(folder: pathlib.Path) -> tuple[str, str]:
     """A real ED25519 pair in OpenSSH format, as pulumi_tls.PrivateKey makes it."""
     key = folder / "deploy-key"
@@ -176,7 +181,7 @@ class Stage:
             if checkout is None:
                 return run_program(config[0], config[1], patch, answers=answers)
             # Its own config.py and components/, not the ones this process imported.
-            for name in [m for m in sys.modules if m.split(".")[0] in PROGRAM_MODULES]:
+            for name in _program_modules():
                 patch.delitem(sys.modules, name)
             patch.syspath_prepend(str(checkout))
             try:
@@ -184,7 +189,7 @@ class Stage:
                     config[0], config[1], patch, answers=answers, main=checkout / "__main__.py"
                 )
             finally:
-                for name in [m for m in sys.modules if m.split(".")[0] in PROGRAM_MODULES]:
+                for name in _program_modules():
                     del sys.modules[name]
 
     def checkout(self, commit: str) -> pathlib.Path:
