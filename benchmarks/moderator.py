@@ -1,15 +1,15 @@
-"""How long moderator.py takes, against bare `prosodyctl register`.
+"""How long the moderator tool takes, against bare `prosodyctl register`.
 
     sudo .venv/bin/python benchmarks/moderator.py [ACCOUNTS] [SYNCED] [RUNS]
 
 Runs a real Prosody (0.12 from the host; 13 from the Debian 13 root where it was built) serving
 the upstream 2026 Jitsi site file as scripts/secure_domain.py secures it. Two parts per version:
 
-1. `moderator.py set`, per account: ACCOUNTS (default 30) new accounts each way, the ways
+1. `moderators set`, per account: ACCOUNTS (default 30) new accounts each way, the ways
    interleaved so background load hits both alike; median and mean per account, and the ratio.
    Rows for context: bare `prosodyctl adduser` with the password on stdin (the safe way by hand),
    and `set` on an existing account (adduser refuses, passwd changes it).
-2. `moderator.py sync` of SYNCED (default 50) accounts: all unchanged, then 1 of them changed,
+2. `moderators sync` of SYNCED (default 50) accounts: all unchanged, then 1 of them changed,
    against ONE bare `prosodyctl register` call; medians of RUNS (default 7) runs, interleaved.
    Target: 50 unchanged in under 2x one bare call. Then where the time goes, each part run on
    its own: Python's start and the tool's imports, Lua's start, the config check, the stored
@@ -38,7 +38,7 @@ from moderator_harness import (  # noqa: E402 (the path above makes tests/ impor
     start_server,
     sync_moderators,
 )
-from moderator_prosody import (  # noqa: E402 (the exact scripts the tool runs, timed alone)
+from moderators.prosody import (  # noqa: E402 (the exact scripts the tool runs, timed alone)
     _HOST_CHECK_LUA,
     _STORED_ACCOUNTS_CHECK_LUA,
     _lua_string,
@@ -71,9 +71,9 @@ def timed(run) -> float:
 
 
 def measure_set(server: ProsodyServer, accounts: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {"prosodyctl register": [], "moderator.py set (new)": []}
+    times: dict[str, list[float]] = {"prosodyctl register": [], "moderators set (new)": []}
     times["prosodyctl adduser (stdin)"] = []
-    times["moderator.py set (change)"] = []
+    times["moderators set (change)"] = []
     for i in range(accounts):
         times["prosodyctl adduser (stdin)"].append(
             timed(
@@ -85,10 +85,10 @@ def measure_set(server: ProsodyServer, accounts: int) -> dict[str, list[float]]:
         times["prosodyctl register"].append(
             timed(lambda i=i: server.prosodyctl("register", f"bare{i}", DOMAIN, "bench-pw"))
         )
-        times["moderator.py set (new)"].append(
+        times["moderators set (new)"].append(
             timed(lambda i=i: set_moderator(server, f"tool{i}", "bench-pw"))
         )
-        times["moderator.py set (change)"].append(
+        times["moderators set (change)"].append(
             timed(lambda i=i: set_moderator(server, f"tool{i}", "bench-pw-2"))
         )
     return times
@@ -132,7 +132,7 @@ def measure_parts(server: ProsodyServer, accounts: int, runs: int) -> dict[str, 
     values = (SOURCE_DIR, server.config, "/var/lib/prosody", DOMAIN)
     check = [LUA, "-e", "arg = {" + ", ".join(map(_lua_string, values)) + "}"]
     check += ["-e", _STORED_ACCOUNTS_CHECK_LUA]
-    importing = f"import sys; sys.path[:0] = ['{server.scripts}']; import moderator"
+    importing = f"import sys; sys.path[:0] = ['{server.scripts}']; import moderators.__main__"
     parts = {
         "Python start (python3 -c pass)": ([SYSTEM_PYTHON, "-c", "pass"], ""),
         # -B: as when the tool runs, nothing is cached, and nothing is left in scripts/.

@@ -40,8 +40,8 @@ class HostSetup(pulumi.ComponentResource):
             )
         # One SSH session ships every script: the provider dials until the new VM's sshd
         # accepts the key (the boot wait), creates the folder, and copies the folder's files
-        # into it ("scripts/": its contents, so every tool keeps the path it always had and an
-        # older deployment's stored commands find the current tools). It copies again only
+        # into it ("scripts/": its contents, so an older deployment's stored commands find the
+        # current tools where they always were; see scripts/moderator.py). It copies again only
         # when a file changed; what each tool step re-runs for is in that step's triggers.
         uploaded = command.remote.CopyToRemote(
             f"{name}-upload",
@@ -52,7 +52,13 @@ class HostSetup(pulumi.ComponentResource):
             triggers=[host.instance.instance_id],
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.ready_after)),
         )
-        install_words = ["sudo", "bash", host.script("install_jitsi.sh"), "--domain", args.domain]
+        install_words = [
+            "sudo",
+            "bash",
+            host.script("install_jitsi/install.sh"),
+            "--domain",
+            args.domain,
+        ]
         if args.lets_encrypt_email:
             install_words += ["--letsencrypt-email", args.lets_encrypt_email]
         install_words += args.apt.installer_options()
@@ -64,14 +70,14 @@ class HostSetup(pulumi.ComponentResource):
             triggers=host.triggers("install_jitsi"),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[uploaded]),
         )
-        secure_words = ["sudo", "python3", host.script("secure_domain.py")]
+        secure_words = ["sudo", "python3", "-B", host.script("secure_domain")]
         secure_words += ["--domain", args.domain, "--guest-domain", args.guest_domain]
         self.secured = command.remote.Command(
             f"{name}-secure",
             connection=host.connection,
             create=command_line(*secure_words),
-            # A re-run install may rewrite the files secure_domain.py edits: secure again.
-            triggers=host.triggers("install_jitsi", "secure_domain"),
+            # A re-run install may rewrite the files secure_domain edits: secure again.
+            triggers=host.triggers("install_jitsi", "secure_domain", "shared"),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[installed]),
         )
         self.register_outputs({"secured": self.secured.stdout})

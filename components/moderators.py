@@ -39,7 +39,7 @@ class ModeratorAccounts(pulumi.ComponentResource):
         generated = {user: self._generate(name, user) for user in args.generated}
         passwords = {**{u: pulumi.Output.secret(p) for u, p in args.passwords.items()}, **generated}
         names = ",".join(sorted(passwords))
-        tool = ["sudo", "python3", host.script("moderator.py"), "sync", "--domain", args.domain]
+        tool = ["sudo", "python3", "-B", host.script("moderators"), "sync", "--domain", args.domain]
         # The names are on the command line so that `pulumi preview` shows who is added or
         # removed; the tool refuses a list that differs from its stdin.
         sync = command_line(*tool, "--names", names)
@@ -57,7 +57,7 @@ class ModeratorAccounts(pulumi.ComponentResource):
             # The output says who was added, changed or removed: names only.
             logging=command.remote.Logging.STDOUT,
             # No password, nor anything derived from one, in the triggers.
-            triggers=host.triggers("moderator"),
+            triggers=host.triggers("moderators"),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[args.after],

@@ -23,39 +23,39 @@ class MissingScript(pulumi.RunError):
     """A remote step's script is not in the scripts folder (a broken checkout)."""
 
 
-def script_files(scripts_dir: pathlib.Path) -> list[pathlib.Path]:
-    """The files shipped to the VM: regular, visible, top-level files, no byte code."""
-    return sorted(
-        path
-        for path in scripts_dir.iterdir()
-        if path.is_file() and not path.name.startswith(".") and path.suffix != ".pyc"
+def _stray(path: pathlib.Path) -> bool:
+    """Byte code, a hidden file or an editor's leftover: nothing a tool runs."""
+    name = path.name
+    return name == "__pycache__" or (
+        path.is_file() and (name.startswith((".", "#")) or name.endswith(("~", ".pyc")))
     )
 
 
 def leftovers(scripts_dir: pathlib.Path) -> list[str]:
-    """Byte code, hidden and editor files in the folder: the upload copies the whole folder,
-    so they would travel to the VM (and a new one would upload again)."""
-    found = []
-    for path in sorted(scripts_dir.rglob("*")):
-        name = path.name
-        if name == "__pycache__" or (
-            path.is_file() and (name.startswith((".", "#")) or name.endswith(("~", ".pyc")))
-        ):
-            found.append(path.as_posix())
+    """Stray files in the folder: the upload copies the whole folder, so they would travel to
+    the VM (and a new one would upload again)."""
+    found = [path.as_posix() for path in sorted(scripts_dir.rglob("*")) if _stray(path)]
     # A folder already named is enough; not every file in it.
     return [f for f in found if not any(f.startswith(d + "/") for d in found)]
 
 
-def tool_digest(scripts_dir: pathlib.Path, tool: str) -> str:
-    """sha256 over the files `scripts/<tool>*` (a tool and its helper modules)."""
-    files = [path for path in script_files(scripts_dir) if path.name.startswith(tool)]
+def folder_digest(scripts_dir: pathlib.Path, folder: str) -> str:
+    """sha256 over the files of `scripts/<folder>/` (one tool, or the shared code), by path.
+    Its README is left out: a documentation change runs nothing again."""
+    root = scripts_dir / folder
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not _stray(p) and "__pycache__" not in p.parts and p.suffix != ".md"
+    )
     if not files:
         raise MissingScript(
-            f"{scripts_dir}/{tool}* not found: run `pulumi up` from a full checkout"
+            f"{root.as_posix()}/ not found or empty: run `pulumi up` from a full checkout"
         )
     digest = hashlib.sha256()
     for path in files:
-        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        name = path.relative_to(root).as_posix()
+        digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
@@ -75,9 +75,11 @@ class RemoteHost:
     scripts_dir: pathlib.Path
     remote_dir: str
 
-    def script(self, file_name: str) -> str:
-        return f"{self.remote_dir}/{file_name}"
+    def script(self, path: str) -> str:
+        """A tool's entry point on the VM (`secure_domain`, `install_jitsi/install.sh`)."""
+        return f"{self.remote_dir}/{path}"
 
-    def triggers(self, *tools: str) -> list[pulumi.Input[str]]:
-        """Replacement triggers: the VM's id and the digest of each tool's files."""
-        return [self.instance.instance_id, *(tool_digest(self.scripts_dir, t) for t in tools)]
+    def triggers(self, *folders: str) -> list[pulumi.Input[str]]:
+        """Replacement triggers: the VM's id and the digest of each folder a step runs (its
+        tool's, and `shared` when the tool imports from it)."""
+        return [self.instance.instance_id, *(folder_digest(self.scripts_dir, f) for f in folders)]

@@ -8,8 +8,8 @@ import pulumi_command as command
 from components.moderators import credentials_json
 from components.remote_host import RemoteHost, command_line
 
-# Every tool whose change could alter the result: any of them changing re-runs the proof.
-TOOLS = ("install_jitsi", "secure_domain", "moderator", "verify_auth")
+# Every folder the deployment runs: the proof runs again when any of them changed.
+TOOLS = ("install_jitsi", "secure_domain", "moderators", "verify_auth", "shared")
 # Seconds the proof waits for jicofo to answer after its restart (it usually takes 5-20 s).
 FOCUS_WAIT = "120"
 
@@ -37,9 +37,9 @@ class Verification(pulumi.ComponentResource):
         # resolving to the VM itself: no dependence on the deployer's Python, on DNS
         # propagation or on sslip.io. --insecure is honest: the connection never leaves the
         # machine, and a self-signed certificate is the default. --focus-wait: jicofo is still
-        # reconnecting after secure_domain.py restarted it, and a focus that never answers must
+        # reconnecting after secure_domain restarted it, and a focus that never answers must
         # fail the deployment rather than skip the one check that proves jicofo's side.
-        words = ["python3", host.script("verify_auth.py"), "--domain", args.domain]
+        words = ["python3", "-B", host.script("verify_auth"), "--domain", args.domain]
         words += ["--guest-domain", args.guest_domain, "--insecure", "--focus-wait", FOCUS_WAIT]
         verified = command.remote.Command(
             f"{name}-auth",

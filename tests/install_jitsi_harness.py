@@ -1,4 +1,4 @@
-"""A pretend VM for running the real scripts/install_jitsi.sh.
+"""A pretend VM for running the real scripts/install_jitsi/install.sh.
 
 The script's system paths point into a temporary root (INSTALL_JITSI_ROOT) and the system
 commands it calls are replaced, first on PATH, by the recording stand-ins in
@@ -118,7 +118,7 @@ class Machine:
         }
         started = time.monotonic()
         done = subprocess.run(
-            ["bash", str(SCRIPTS / "install_jitsi.sh"), *args],
+            ["bash", str(SCRIPTS / "install_jitsi" / "install.sh"), *args],
             env=environment,
             stdin=subprocess.DEVNULL,
             capture_output=True,

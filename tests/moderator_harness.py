@@ -1,8 +1,8 @@
 """What the moderator tests share: a Prosody secured by the project's configurator, running
-moderator.py beside it, and a look at everything Prosody stored.
+the moderator tool beside it, and a look at everything Prosody stored.
 
 The site file is not written by hand: an upstream Jitsi install (../shared) is copied to a
-temporary root and secured by scripts/secure_domain.py, so the tests meet the hosts exactly as a
+temporary root and secured by scripts/secure_domain, so the tests meet the hosts exactly as a
 server has them after `pulumi up`.
 """
 
@@ -31,12 +31,12 @@ def secured_site(tmp_path: pathlib.Path, upstream: str) -> str:
     root = tmp_path / "jitsi-root"
     shutil.copytree(upstream_dir(upstream), root, symlinks=True)
     done = subprocess.run(
-        [sys.executable, str(SCRIPTS / "secure_domain.py"), "--domain", DOMAIN, "--root", root],
+        [sys.executable, str(SCRIPTS / "secure_domain"), "--domain", DOMAIN, "--root", root],
         capture_output=True,
         text=True,
         timeout=30,
     )
-    assert done.returncode == 0, f"secure_domain.py failed: {done.stdout}{done.stderr}"
+    assert done.returncode == 0, f"secure_domain failed: {done.stdout}{done.stderr}"
     return (root / SITE_FILE).read_text()
 
 
@@ -52,7 +52,7 @@ def moderator(
     stdin: str | None = None,
     path_first: str | None = None,
 ) -> subprocess.CompletedProcess:
-    """Runs scripts/moderator.py against `server` as root on its system; the password (if any)
+    """Runs scripts/moderators against `server` as root on its system; the password (if any)
     travels as one line on stdin, exactly as the Pulumi program sends it."""
     if stdin is None:
         stdin = "" if password is None else f"{password}\n"
@@ -60,7 +60,7 @@ def moderator(
     if path_first:
         path = f"{path_first}:{path}"
     argv = ["env", "-i", f"PATH={path}", "LANG=C.UTF-8", SYSTEM_PYTHON]
-    argv += [f"{server.scripts}/moderator.py", "--prosody-config", server.config, *args]
+    argv += [f"{server.scripts}/moderators", "--prosody-config", server.config, *args]
     return server.run(argv, stdin=stdin, timeout=60)
 
 
@@ -88,7 +88,7 @@ def stored_files(server: ProsodyServer, with_housekeeping: bool = False) -> dict
     }
 
 
-# --- moderator.py sync ---------------------------------------------------------------------
+# --- moderators sync ---------------------------------------------------------------------
 
 
 def record_path(server: ProsodyServer) -> pathlib.Path:
@@ -110,7 +110,7 @@ def sync_moderators(
     record: pathlib.Path | None = None,
     path_first: str | None = None,
 ) -> subprocess.CompletedProcess:
-    """Runs `moderator.py sync` as the Pulumi program does: --names the sorted names (unless
+    """Runs `moderators sync` as the Pulumi program does: --names the sorted names (unless
     given, to test a mismatch), stdin the JSON object of names and passwords."""
     names = ",".join(sorted(passwords)) if names is None else names
     stdin = json.dumps(passwords, sort_keys=True)
@@ -128,7 +128,7 @@ def moderator_argv(server: ProsodyServer, *args: str) -> list[str]:
     """The full command `moderator` runs (chroot included), to run under a tracer."""
     path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     argv = ["env", "-i", f"PATH={path}", "LANG=C.UTF-8", SYSTEM_PYTHON]
-    argv += [f"{server.scripts}/moderator.py", "--prosody-config", server.config, *args]
+    argv += [f"{server.scripts}/moderators", "--prosody-config", server.config, *args]
     return server.command(argv)
 
 

@@ -246,26 +246,29 @@ def run_program(
     return Run(monitor.registrations, values, secret, warnings.messages, error, cloud.invokes)
 
 
-# The tools the remote steps run, each with a helper module, as stand-ins for scripts/.
+# The folders the remote steps run, each with an entry point and a helper, as stand-ins for
+# scripts/ (and the old flat launcher older stacks' deletes call).
 FAKE_SCRIPTS = (
-    "install_jitsi.sh",
-    "install_jitsi_wait.py",
-    "secure_domain.py",
-    "secure_domain_prosody.py",
+    "install_jitsi/install.sh",
+    "install_jitsi/wait.py",
+    "secure_domain/__main__.py",
+    "secure_domain/prosody.py",
+    "moderators/__main__.py",
+    "verify_auth/__main__.py",
+    "shared/configjs.py",
     "moderator.py",
-    "verify_auth.py",
 )
 
 
 def fake_checkout(tmp_path, monkeypatch):
     """A project directory with a scripts/ folder of stand-ins; the program runs from it."""
     scripts = tmp_path / "scripts"
-    scripts.mkdir()
     for name in FAKE_SCRIPTS:
+        (scripts / name).parent.mkdir(parents=True, exist_ok=True)
         (scripts / name).write_text(f"# stand-in for {name}\n")
     # Byte code must neither be shipped nor change a fingerprint.
-    (scripts / "__pycache__").mkdir()
-    (scripts / "__pycache__" / "moderator.cpython-311.pyc").write_bytes(b"\0")
+    (scripts / "moderators" / "__pycache__").mkdir()
+    (scripts / "moderators" / "__pycache__" / "sync.cpython-311.pyc").write_bytes(b"\0")
     monkeypatch.chdir(tmp_path)
     return scripts
 

@@ -42,7 +42,8 @@ echo "Checking style: ruff, shellcheck"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 mapfile -t shell_scripts < <(find tests -name '*.sh' -not -path '*/.venv/*')
-shellcheck scripts/*.sh .ci/run "${shell_scripts[@]}"
+mapfile -t vm_scripts < <(find scripts -name '*.sh')
+shellcheck "${vm_scripts[@]}" .ci/run "${shell_scripts[@]}"
 
 echo "Running the test suite"
 exec .venv/bin/python -m pytest "$@"

@@ -13,7 +13,7 @@ import sys
 
 from support import ROOT, require
 
-TOOL = ROOT / "scripts" / "secure_domain.py"
+TOOL = ROOT / "scripts" / "secure_domain"
 FIXTURES = ROOT / "tests" / "fixtures" / "secure_domain"
 PROSODY_LIB = pathlib.Path("/usr/lib/prosody")
 DOMAIN = "meet.example.com"

@@ -1,4 +1,4 @@
-"""scripts/install_jitsi.sh on a pretend fresh VM: what it installs, in which order, with
+"""scripts/install_jitsi/install.sh on a pretend fresh VM: what it installs, in which order, with
 which answers, and that a second run changes nothing."""
 
 import pytest
@@ -114,7 +114,7 @@ def test_letsencrypt_mode_installs_self_signed_then_swaps_in_the_issued_certific
     result = machine.run("--domain", DOMAIN, "--letsencrypt-email", EMAIL, **stub)
     assert result.returncode == 0, result.stderr
     answers = preseed(machine)
-    # The package always starts self-signed (see install_jitsi_letsencrypt.sh for why).
+    # The package always starts self-signed (see install_jitsi/letsencrypt.sh for why).
     assert f"jitsi-meet-web-config jitsi-meet/cert-choice select {SELF_SIGNED}" in answers
     assert f"jitsi-meet-web-config jitsi-meet/email string {EMAIL}" in answers
     calls = result.calls

@@ -1,4 +1,4 @@
-"""install_jitsi.sh rejects bad input with one clear line, before it changes anything;
+"""install_jitsi/install.sh rejects bad input with one clear line, before it changes anything;
 and its scripts are shellcheck clean."""
 
 import shutil
@@ -75,7 +75,7 @@ def test_bad_arguments_give_one_clear_line_and_change_nothing(tmp_path, case):
     assert result.returncode == 2
     error, usage = result.stderr.splitlines()
     assert error.startswith("install_jitsi: error: ") and expected in error
-    assert usage.startswith("usage: install_jitsi.sh --domain DOMAIN")
+    assert usage.startswith("usage: install_jitsi/install.sh --domain DOMAIN")
     assert result.calls == []
     assert machine.snapshot() == before
 
@@ -111,7 +111,7 @@ def test_help_prints_usage(tmp_path):
 
 def test_every_script_is_shellcheck_clean():
     require(shutil.which("shellcheck") is not None, "shellcheck is not installed")
-    scripts = sorted(str(path) for path in SCRIPTS.glob("*.sh"))
+    scripts = sorted(str(path) for path in SCRIPTS.rglob("*.sh"))
     assert scripts
     done = subprocess.run(
         ["shellcheck", *scripts], capture_output=True, text=True, timeout=120, check=False

@@ -1,4 +1,4 @@
-"""install_jitsi.sh waits for a busy fresh VM, and gives up with a clear error in time.
+"""install_jitsi/install.sh waits for a busy fresh VM, and gives up with a clear error in time.
 
 The lock is a real fcntl lock held by another process, as dpkg holds it, so the lock
 detection itself is tested, not a stand-in for it."""

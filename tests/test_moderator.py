@@ -1,5 +1,5 @@
-"""moderator.py on a real Prosody (0.12 and 13), checked from outside: a real XMPP client logs in,
-or is refused, after each change."""
+"""The moderator tool on a real Prosody (0.12 and 13), checked from outside: a real XMPP client
+logs in, or is refused, after each change."""
 
 import pytest
 from moderator_harness import (

@@ -1,4 +1,4 @@
-"""moderator.py refuses bad input and unready servers with one clear line, a non-zero exit and
+"""The moderator tool refuses bad input and unready servers with one clear line, a non-zero exit and
 nothing changed; a stopped or hung Prosody gives an error, not a hang."""
 
 import os
@@ -85,7 +85,7 @@ def test_bad_password_input_is_refused(prosody, stdin, words):
     ("domain", "code", "words"),
     [
         ("other.example.com", EXIT_CONFIG, ["other.example.com", "not configured"]),
-        (GUEST, EXIT_CONFIG, ['"jitsi-anonymous"', "internal_hashed", "secure_domain.py"]),
+        (GUEST, EXIT_CONFIG, ['"jitsi-anonymous"', "internal_hashed", "scripts/secure_domain"]),
         (f"conference.{DOMAIN}", EXIT_CONFIG, ["Component"]),
         (f"auth.{DOMAIN}", EXIT_CONFIG, [f"--domain {DOMAIN}"]),
         ("Meet.Example.com", EXIT_INPUT, ["invalid --domain"]),

@@ -1,6 +1,6 @@
-"""moderator.py on Prosody 13 as Prosody's own apt repository lays it out.
+"""The moderator tool on Prosody 13 as Prosody's own apt repository lays it out.
 
-Jitsi's handbook (and scripts/install_jitsi_repos.sh) installs Prosody 13 from
+Jitsi's handbook (and scripts/install_jitsi/repos.sh) installs Prosody 13 from
 packages.prosody.im on Debian 12 and Ubuntu. Those packages do not keep Prosody's sources in
 /usr/lib/prosody as Debian's do: they install them as a Lua library,
 /usr/share/lua/5.x/prosody/ (see jitsi/jitsi-meet#17303: "with prosody 0.13, queue.lua is now in
@@ -72,7 +72,7 @@ def run_moderator(server, bin_dir: str, env: dict[str, str], *args: str, stdin: 
     path = f"{bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     argv = ["env", "-i", f"PATH={path}", "LANG=C.UTF-8"]
     argv += [f"{k}={v}" for k, v in env.items()]
-    argv += [SYSTEM_PYTHON, f"{server.scripts}/moderator.py", "--prosody-config", server.config]
+    argv += [SYSTEM_PYTHON, f"{server.scripts}/moderators", "--prosody-config", server.config]
     return run(server, [*argv, *args], stdin=stdin)
 
 

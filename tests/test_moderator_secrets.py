@@ -15,7 +15,7 @@ from xmpp_login import password_login
 FIRST, SECOND = "first-Secret-4f1a", "second-Secret-9c2e"
 
 # Stands first on PATH as `lua5.4`, the interpreter both prosodyctl (`#!/usr/bin/env lua5.4`) and
-# moderator.py's config check run on: every Lua process the tool starts writes its argv and
+# The moderator tool's config check run on: every Lua process the tool starts writes its argv and
 # environment here, then becomes the real interpreter.
 RECORDER = """#!/bin/sh
 {{ echo "=== argv"; printf '%s\\n' "$0" "$@"; echo "=== environ"; env; }} >> {log}

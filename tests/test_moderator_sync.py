@@ -1,4 +1,4 @@
-"""`moderator.py sync` on a real Prosody (0.12 and 13): the accounts it manages become exactly
+"""`moderators sync` on a real Prosody (0.12 and 13): the accounts it manages become exactly
 the list, checked from outside with a real XMPP client; a second run writes nothing; accounts
 made by hand are never touched; bad input changes nothing; passwords reach no argv or environment.
 """

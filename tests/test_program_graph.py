@@ -3,6 +3,7 @@
 import itertools
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -11,6 +12,8 @@ import sys
 import pytest
 from program_mocks import PROJECT_IP, fake_checkout, run_program, stack_config
 from support import ROOT
+
+from components.remote_host import folder_digest
 
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
@@ -84,7 +87,7 @@ def test_a_first_deploy_opens_five_ssh_sessions_whatever_the_number_of_moderator
 
 def test_the_scripts_travel_in_one_copy_of_the_folders_contents(run):
     (upload,) = run(jitsi__sshUser="deployer").of_type(COPY)
-    # "scripts/": the folder's contents, so each tool keeps the path it always had.
+    # "scripts/": the folder's contents, so each tool folder lands in remotePath.
     assert upload.inputs["source"].path == "scripts/"
     assert upload.inputs["remotePath"] == "/home/deployer/jitsi-deploy"
 
@@ -190,7 +193,7 @@ def test_commands_match_the_scripts_contracts(run):
     assert install == [
         "sudo",
         "bash",
-        f"{home}/install_jitsi.sh",
+        f"{home}/install_jitsi/install.sh",
         "--domain",
         "meet.example.org",
         "--letsencrypt-email",
@@ -200,7 +203,8 @@ def test_commands_match_the_scripts_contracts(run):
     assert secure == [
         "sudo",
         "python3",
-        f"{home}/secure_domain.py",
+        "-B",
+        f"{home}/secure_domain",
         "--domain",
         "meet.example.org",
         "--guest-domain",
@@ -209,7 +213,8 @@ def test_commands_match_the_scripts_contracts(run):
     verify = shlex.split(result.named("verify-auth").inputs["create"])
     assert verify == [
         "python3",
-        f"{home}/verify_auth.py",
+        "-B",
+        f"{home}/verify_auth",
         "--domain",
         "meet.example.org",
         "--guest-domain",
@@ -258,20 +263,46 @@ def test_the_real_checkout_holds_only_files_to_ship(monkeypatch):
     (upload,) = result.of_type(COPY)
     assert upload.inputs["source"].path == "scripts/"
     assert not [w for w in result.warnings if "scripts/" in w], result.warnings
-    for tool in ("install_jitsi.sh", "secure_domain.py", "moderator.py", "verify_auth.py"):
-        assert (ROOT / "scripts" / tool).is_file()
+    for entry in STEP_FOLDERS.values():
+        assert (ROOT / "scripts" / entry[1]).is_file()
+    assert (ROOT / "scripts" / "moderator.py").is_file()  # older stacks' deletes call it
+
+
+# Each step, the folder of the tool it runs, and that tool's entry point under scripts/.
+STEP_FOLDERS = {
+    "setup-install": ("install_jitsi", "install_jitsi/install.sh"),
+    "setup-secure": ("secure_domain", "secure_domain/__main__.py"),
+    "moderators": ("moderators", "moderators/__main__.py"),
+    "verify-auth": ("verify_auth", "verify_auth/__main__.py"),
+}
+
+
+def test_each_step_runs_again_when_a_folder_its_tool_imports_changes(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    cfg, keys = stack_config()
+    result = run_program(cfg, keys, monkeypatch)
+    scripts = ROOT / "scripts"
+    folders = [p.name for p in scripts.iterdir() if p.is_dir() and p.name != "__pycache__"]
+    for step, (folder, _) in STEP_FOLDERS.items():
+        code = "".join(p.read_text() for p in (scripts / folder).rglob("*.py"))
+        imported = {f for f in folders if re.search(rf"^\s*(from|import) {f}\b", code, re.M)}
+        needed = {folder, *imported}
+        triggers = result.named(step).inputs["triggers"]
+        assert {folder_digest(scripts, f) for f in needed} <= set(triggers), (step, needed)
+    assert "shared" in folders
 
 
 def test_byte_code_or_editor_files_in_scripts_are_named_in_a_warning(run, tmp_path):
-    # fake_checkout leaves scripts/__pycache__/moderator.cpython-311.pyc behind.
+    # fake_checkout leaves scripts/moderators/__pycache__/sync.cpython-311.pyc behind.
     (tmp_path / "scripts" / "notes.txt~").write_text("backup")
     warnings = [w for w in run().warnings if "scripts/" in w]
     assert len(warnings) == 1
-    assert "scripts/__pycache__" in warnings[0] and "scripts/notes.txt~" in warnings[0]
+    assert "scripts/moderators/__pycache__" in warnings[0]
+    assert "scripts/notes.txt~" in warnings[0]
     assert "git clean -fdX scripts" in warnings[0]
 
 
-@pytest.mark.parametrize("tool", ["moderator.py", "secure_domain.py", "verify_auth.py"])
+@pytest.mark.parametrize("tool", ["moderator.py", "moderators", "secure_domain", "verify_auth"])
 def test_running_a_tool_from_a_checkout_leaves_no_byte_code(tmp_path, tool):
     scripts = tmp_path / "scripts"
     shutil.copytree(ROOT / "scripts", scripts, ignore=shutil.ignore_patterns("__pycache__"))

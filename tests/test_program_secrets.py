@@ -3,6 +3,7 @@
 import hashlib
 import json
 import shlex
+import shutil
 
 import pytest
 from program_mocks import fake_checkout, outside_secrets, run_program, stack_config, unwrap
@@ -81,7 +82,8 @@ def test_the_account_step_keeps_the_passwords_on_stdin_only(run):
     assert {"stdout", "stderr"} <= set(step.additional_secret_outputs)
     assert "environment" not in step.inputs
     words = shlex.split(step.inputs["create"])
-    assert words[3:6] == ["sync", "--domain", "203-0-113-10.sslip.io"]
+    assert words[:3] == ["sudo", "python3", "-B"] and words[3].endswith("/moderators")
+    assert words[4:7] == ["sync", "--domain", "203-0-113-10.sslip.io"]
     assert words[-2:] == ["--names", "alice,bob,carol"]
     assert step.inputs["update"] == step.inputs["create"]
     # No delete: a replaced or destroyed VM is never dialled to remove accounts.
@@ -128,15 +130,30 @@ def _triggers(result) -> dict[str, list]:
 
 def test_a_changed_script_reruns_its_step_and_what_builds_on_it(run, scripts):
     before = _triggers(run())
-    (scripts / "install_jitsi_wait.py").write_text("# changed\n")
+    (scripts / "install_jitsi" / "wait.py").write_text("# changed\n")
     after = _triggers(run())
     changed = {name for name in before if before[name] != after[name]}
     assert changed == {"jitsi-setup-install", "jitsi-setup-secure", "jitsi-verify-auth"}
 
-    (scripts / "moderator.py").write_text("# changed\n")
+    (scripts / "moderators" / "sync.py").write_text("# changed\n")
     again = _triggers(run())
     changed = {name for name in after if after[name] != again[name]}
     assert changed == {"jitsi-moderators", "jitsi-verify-auth"}
+
+    # The code two tools share re-runs both, and nothing else.
+    (scripts / "shared" / "configjs.py").write_text("# changed\n")
+    shared = _triggers(run())
+    changed = {name for name in again if again[name] != shared[name]}
+    assert changed == {"jitsi-setup-secure", "jitsi-verify-auth"}
+
+    # The old path's launcher is shipped (the upload's archive changes) but runs in no step.
+    (scripts / "moderator.py").write_text("# changed\n")
+    assert _triggers(run()) == shared
+
+    # An editor's leftover inside a tool's folder, or its README, re-runs nothing.
+    (scripts / "secure_domain" / "plan.py~").write_text("backup")
+    (scripts / "secure_domain" / "README.md").write_text("# secure_domain, documented\n")
+    assert _triggers(run()) == shared
 
 
 def test_a_changed_password_updates_stdin_only_so_the_step_runs_update(run):
@@ -175,6 +192,6 @@ def test_one_changed_password_reruns_two_steps_and_a_new_list_the_same_two(run, 
 
 
 def test_missing_script_stops_the_program_with_its_name(run, scripts):
-    (scripts / "verify_auth.py").unlink()
-    with pytest.raises(Exception, match=r"verify_auth\* not found"):
+    shutil.rmtree(scripts / "verify_auth")
+    with pytest.raises(Exception, match=r"scripts/verify_auth/ not found"):
         run()

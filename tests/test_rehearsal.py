@@ -15,15 +15,12 @@ import pytest
 from rehearsal.engine import CommandFailed
 from rehearsal.outside import Client, prove
 from rehearsal.report import FINISHED, Report
-from rehearsal.stage import Stage
+from rehearsal.stage import WATCHED, Stage
 from support import require
 
 RELEASES = ("bookworm", "trixie")
 DOMAIN = "meet.rehearsal.example"
 ALICE, BOB = "alice-first-password-1", "bob-first-password-22"
-# What the deployment's steps write: configuration and accounts (not the session data, such as
-# PEP, that every login, the proof's included, leaves in Prosody's data folder).
-WATCHED = ("/etc/prosody", "/etc/jitsi", "/etc/nginx", "/var/lib/prosody/*/accounts")
 pytestmark = pytest.mark.timeout(1500)
 
 
@@ -136,13 +133,25 @@ def test_an_added_and_a_removed_moderator(stage):
 
 
 def test_a_new_commit_of_a_script_reships_it_and_reruns_what_uses_it(stage):
-    probe = stage.project / "scripts" / "verify_auth.py"
+    probe = stage.project / "scripts" / "verify_auth" / "checks.py"
     probe.write_text(probe.read_text() + "# a new commit\n")
     report = stage.up(stage.current_config())
-    stage.report.add("verify_auth.py changed", report)
+    stage.report.add("verify_auth changed", report)
     assert report.ran() == ["update jitsi-setup-upload", "replace: create new jitsi-verify-auth"]
-    remote = stage.file(f"/home/jitsi-deploy/jitsi-deploy/{probe.name}")
+    remote = stage.file("/home/jitsi-deploy/jitsi-deploy/verify_auth/checks.py")
     assert remote == probe.read_text()
+    # The code two tools share: both steps that run it, and the proof after them.
+    shared = stage.project / "scripts" / "shared" / "configjs.py"
+    shared.write_text(shared.read_text() + "# a new commit\n")
+    report = stage.up(stage.current_config())
+    assert report.ran() == [
+        "update jitsi-setup-upload",
+        "replace: create new jitsi-setup-secure",
+        "replace: create new jitsi-verify-auth",
+    ]
+    # No byte code lands on the VM: the steps run `python3 -B`.
+    found = stage.root("find", "/home/jitsi-deploy/jitsi-deploy", "-name", "__pycache__")
+    assert found.stdout == b""
     _verified(stage)
 
 
@@ -169,10 +178,10 @@ def test_a_moderator_step_with_prosody_stopped_fails_clearly_and_leaves_no_half_
         assert "alice-third-password-5" not in message
         if stage.prosody_version().startswith("0.12"):
             # Prosody 0.12 writes accounts without the server; the proof then fails, clearly.
-            assert "verify_auth.py" in message and "is unusable" in message
+            assert "verify_auth:" in message and "is unusable" in message
         else:
             # Prosody 13 needs the running server: the account step refuses, writes nothing.
-            assert "moderator.py" in message and "is it running?" in message
+            assert "moderators:" in message and "is it running?" in message
             assert stage.file_digests(accounts) == before
     finally:
         stage.root("systemctl", "start", "prosody")
@@ -185,7 +194,7 @@ def test_jicofo_that_does_not_come_back_fails_the_deployment(stage):
     # An upgrade (or a hand) put back the unsecured jicofo.conf, and jicofo cannot start.
     stage.root("cp", "-p", "/etc/jitsi/jicofo/jicofo.conf.bak", "/etc/jitsi/jicofo/jicofo.conf")
     stage.break_unit("jicofo")
-    secure = stage.project / "scripts" / "secure_domain.py"
+    secure = stage.project / "scripts" / "secure_domain" / "plan.py"
     secure.write_text(secure.read_text() + "# a new commit\n")
     try:
         with pytest.raises(CommandFailed) as failed:
@@ -212,7 +221,7 @@ def test_a_host_key_that_is_not_the_machines_makes_the_first_step_fail(stage, tm
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp_path / "k"], check=True
     )
     other = " ".join((tmp_path / "k.pub").read_text().split()[:2])
-    probe = stage.project / "scripts" / "verify_auth.py"
+    probe = stage.project / "scripts" / "verify_auth" / "checks.py"
     probe.write_text(probe.read_text() + "# one more commit, so that steps must run\n")
     before = stage.file_digests(*WATCHED)
     stage.engine.pause_scale = 0.01

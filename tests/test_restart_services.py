@@ -1,5 +1,5 @@
-"""secure_domain.py's restarts on a real server (--root /): which services, in which order, and the
-wait for Prosody. systemctl is a recording stand-in; Prosody's port is a real listener."""
+"""scripts/secure_domain's restarts on a real server (--root /): which services, in which order,
+and the wait for Prosody. systemctl is a recording stand-in; Prosody's port is a real listener."""
 
 import os
 import shutil
@@ -13,10 +13,10 @@ from prosody_server import free_port
 from support import SCRIPTS, upstream_dir
 
 sys.path.insert(0, str(SCRIPTS))
-import secure_domain_services as services  # noqa: E402 (scripts/ is not a package)
-from secure_domain import main as secure_domain_main  # noqa: E402
-from secure_domain_files import Refusal  # noqa: E402
-from secure_domain_plan import plan  # noqa: E402
+from secure_domain import services  # noqa: E402
+from secure_domain.__main__ import main as secure_domain_main  # noqa: E402
+from secure_domain.files import Refusal  # noqa: E402
+from secure_domain.plan import plan  # noqa: E402
 
 DOMAIN, GUEST = "meet.example.com", "guest.meet.example.com"
 

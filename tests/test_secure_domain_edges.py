@@ -1,4 +1,4 @@
-"""secure_domain.py on hand-written files for the cases that break naive tools."""
+"""scripts/secure_domain on hand-written files for the cases that break naive tools."""
 
 import pathlib
 
@@ -123,7 +123,9 @@ def test_odd_indentation_and_a_domain_with_dashes(tmp_path):
     )
 
 
-@pytest.mark.parametrize("js", ["config.js", "config_last.js", "config_other_guest.js"])
+@pytest.mark.parametrize(
+    "js", ["config.js", "config_last.js", "config_other_guest.js", "config_assigned_later.js"]
+)
 def test_config_js_stays_valid_javascript(tmp_path, js):
     root = make_root(tmp_path, js=js)
     result = run_tool(root)

@@ -1,4 +1,4 @@
-"""secure_domain.py on the real files of four upstream Jitsi versions (2020 to 2026), each read
+"""scripts/secure_domain on the real files of four upstream Jitsi versions (2020 to 2026), each read
 back by the parser its consumer uses."""
 
 import difflib

@@ -1,4 +1,4 @@
-"""verify_auth.py against a real Prosody over BOSH, run as a subprocess the way users run it."""
+"""scripts/verify_auth against a real Prosody over BOSH, run as a subprocess as users run it."""
 
 import json
 import socket
@@ -79,7 +79,7 @@ def probe(url: str, stdin: str, *extra: str, guest=True) -> subprocess.Completed
     if guest:
         args += ["--guest-domain", GUEST]
     result = subprocess.run(
-        [sys.executable, str(SCRIPTS / "verify_auth.py"), *args],
+        [sys.executable, str(SCRIPTS / "verify_auth"), *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -206,7 +206,7 @@ def test_focus_wait_fails_check_5_when_no_focus_ever_answers(start_server):
 
 
 def test_focus_wait_waits_for_a_focus_that_starts_late(start_server, request):
-    # jicofo reconnects a few seconds after secure_domain.py restarts Prosody and jicofo.
+    # jicofo reconnects a few seconds after secure_domain restarts Prosody and jicofo.
     server = start_server(site())
     focus = FocusComponent(server.component_port, FOCUS, COMPONENT_SECRET, DOMAIN)
     late = threading.Timer(2.0, focus.start)

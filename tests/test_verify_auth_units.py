@@ -1,4 +1,4 @@
-"""verify_auth.py without a server: SCRAM arithmetic, the config.js reader, argument errors."""
+"""scripts/verify_auth without a server: SCRAM arithmetic, the config.js reader, argument errors."""
 
 import subprocess
 import sys
@@ -6,9 +6,9 @@ import sys
 import pytest
 from support import SCRIPTS, upstream_dir, upstream_version_names
 
-sys.path.insert(0, str(SCRIPTS))  # the probe's modules import each other as siblings
-import verify_auth_configjs as configjs  # noqa: E402
-from verify_auth_sasl import SaslError, ScramSha1  # noqa: E402
+sys.path.insert(0, str(SCRIPTS))  # the tools import as packages of scripts/
+from shared import configjs  # noqa: E402
+from verify_auth.sasl import SaslError, ScramSha1  # noqa: E402
 
 PASSWORD = "pencil-Secret-42"
 
@@ -62,6 +62,13 @@ def test_config_js_of_every_upstream_version(version):
         ("var config = { hosts: { domain: 'anonymousdomain: \"no\"' } };", None),
         ("var config = { hosts: { /* anonymousdomain: 'no', */ domain: 'd' } };", None),
         ("var config = { hosts: {} };\nconfig.hosts.anonymousdomain = 'late.d';", "late.d"),
+        (
+            "var config = { hosts: { anonymousdomain: 'g.d' } };\n"
+            "config.hosts.anonymousdomain = 'l';",
+            "l",
+        ),
+        # A value a reader cannot know without running the code is not a guest host.
+        ("var g = 'g.d'; var config = { hosts: { anonymousdomain: g } };", None),
     ],
 )
 def test_config_js_reader(source, expected):
@@ -75,7 +82,7 @@ def test_config_js_reader_refuses_a_page_that_is_not_config_js():
 
 def run_probe(args: list[str], stdin: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(SCRIPTS / "verify_auth.py"), *args],
+        [sys.executable, str(SCRIPTS / "verify_auth"), *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -105,3 +112,26 @@ def test_bad_input_gives_one_line_and_exit_2(args, stdin, names):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and names in lines[0], result.stderr
     assert PASSWORD not in result.stderr
+
+
+@pytest.mark.parametrize("version", upstream_version_names())
+def test_the_probe_reads_what_the_configurator_wrote(version):
+    # One reader for both tools: what secure() writes is exactly what the probe checks.
+    text = (upstream_dir(version) / "etc/jitsi/meet/meet.example.com-config.js").read_text()
+    secured = configjs.secure(text + "\nconfig.hosts.anonymousdomain = 'stale';\n", "guest.d")
+    assert configjs.anonymous_domain(secured) == "guest.d"
+    assert configjs.secure(secured, "guest.d") == secured
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "var config = { hosts: { domain: 'd' };",  # a brace never closed
+        "var config = { hosts: { domain: 'd } };",  # a string never closed
+        "var config = { other: {} };",  # no hosts
+        "x" * (configjs.MAX_CONFIG_BYTES + 1),
+    ],
+)
+def test_config_js_reader_refuses_what_it_cannot_trust(source):
+    with pytest.raises(configjs.NotJitsiConfig):
+        configjs.anonymous_domain(source)

@@ -24,6 +24,9 @@ from support import ROOT
 
 # What systemd restarts are counted for: every service a deployment may restart.
 SERVICES = ("prosody", "jicofo", "jitsi-videobridge2", "nginx")
+# What the deployment's steps write: configuration and accounts (not the session data, such as
+# PEP, that every login, the proof's included, leaves in Prosody's data folder).
+WATCHED = ("/etc/prosody", "/etc/jitsi", "/etc/nginx", "/var/lib/prosody/*/accounts")
 INSTANCE = "gcp:compute/instance:Instance"
 # The program's own top-level modules (an older checkout brings its own).
 PROGRAM_MODULES = {"config", "config_rules", "components"}

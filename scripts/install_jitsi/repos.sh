@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Add Jitsi's apt repository, and Prosody's where the system's own Prosody is too old.
-#   install_jitsi_repos.sh ROOT CODENAME JITSI_SOURCE JITSI_KEY_URL PROSODY_SOURCE PROSODY_KEY_URL
+#   repos.sh ROOT CODENAME JITSI_SOURCE JITSI_KEY_URL PROSODY_SOURCE PROSODY_KEY_URL
 # PROSODY_SOURCE: "" (Prosody's own repository where the system lacks Prosody 13), "system"
 # (the system's Prosody only), or a source line of its own with PROSODY_KEY_URL.
 # Each key goes into its own keyring that only its own repository trusts (signed-by), never

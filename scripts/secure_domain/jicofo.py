@@ -11,8 +11,8 @@ import re
 import shutil
 import subprocess
 
-from secure_domain_files import Refusal, line_no
-from secure_domain_hocon import matching_close, object_fields, tokens, unquote, value_index
+from .files import Refusal, line_no
+from .hocon import matching_close, object_fields, tokens, unquote, value_index
 
 
 def wanted(domain: str) -> dict:

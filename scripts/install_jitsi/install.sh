@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install Jitsi Meet unattended on a fresh Debian 12/13 or Ubuntu 22.04/24.04 VM, once.
-#   sudo install_jitsi.sh --domain DOMAIN [--letsencrypt-email EMAIL]
+#   sudo bash install_jitsi/install.sh --domain DOMAIN [--letsencrypt-email EMAIL]
 #        [--jitsi-apt-source 'URL SUITE [COMPONENT...]' --jitsi-apt-key KEY_URL]
 #        [--prosody-apt-source system | --prosody-apt-source 'URL SUITE COMPONENT...' --prosody-apt-key KEY_URL]
 # Without an e-mail the site gets a self-signed certificate; with one, a Let's Encrypt
@@ -34,7 +34,7 @@ die() {
 
 usage_error() {
   echo "install_jitsi: error: $*" >&2
-  echo "usage: install_jitsi.sh --domain DOMAIN [--letsencrypt-email EMAIL] [repository options]" >&2
+  echo "usage: install_jitsi/install.sh --domain DOMAIN [--letsencrypt-email EMAIL] [repository options]" >&2
   exit 2
 }
 
@@ -186,7 +186,7 @@ ensure_download_tools() {
 }
 
 # The package always starts self-signed; Let's Encrypt, if asked for, comes afterwards
-# (install_jitsi_letsencrypt.sh says why). Preseeded answers are marked seen: never asked.
+# (letsencrypt.sh says why). Preseeded answers are marked seen: never asked.
 preseed_answers() {
   echo "Preseed Jitsi Meet install answers"
   debconf-set-selections <<EOF
@@ -212,7 +212,7 @@ install_packages() {
 }
 
 request_letsencrypt() {
-  bash "$HERE/install_jitsi_letsencrypt.sh" "$ROOT" "$DOMAIN" "$EMAIL" "$LE_TIMEOUT" "$LOG"
+  bash "$HERE/letsencrypt.sh" "$ROOT" "$DOMAIN" "$EMAIL" "$LE_TIMEOUT" "$LOG"
 }
 
 print_versions() {
@@ -228,7 +228,7 @@ check_existing_install
 mkdir -p "$(dirname "$LOG")"
 
 if $ALREADY; then
-  bash "$HERE/install_jitsi_hostname.sh" "$ROOT" "$DOMAIN"
+  bash "$HERE/hostname.sh" "$ROOT" "$DOMAIN"
   # Converge, don't reinstall: only a certificate still missing is requested again.
   if $WANT_LE; then
     echo "Keep Jitsi Meet for $DOMAIN (already installed)"
@@ -240,12 +240,12 @@ if $ALREADY; then
   exit 0
 fi
 
-echo "--- install_jitsi.sh --domain $DOMAIN, $(date -u +%FT%TZ)" >>"$LOG"
-python3 "$HERE/install_jitsi_wait.py" --root "$ROOT" --cloud-init-timeout "$CLOUD_INIT_TIMEOUT" \
+echo "--- install_jitsi --domain $DOMAIN, $(date -u +%FT%TZ)" >>"$LOG"
+python3 "$HERE/wait.py" --root "$ROOT" --cloud-init-timeout "$CLOUD_INIT_TIMEOUT" \
   --lock-timeout "$LOCK_TIMEOUT" --poll "$POLL_SECONDS" || exit 1
-bash "$HERE/install_jitsi_hostname.sh" "$ROOT" "$DOMAIN"
+bash "$HERE/hostname.sh" "$ROOT" "$DOMAIN"
 ensure_download_tools
-bash "$HERE/install_jitsi_repos.sh" "$ROOT" "$CODENAME" "$JITSI_SOURCE" "$JITSI_KEY" \
+bash "$HERE/repos.sh" "$ROOT" "$CODENAME" "$JITSI_SOURCE" "$JITSI_KEY" \
   "$PROSODY_SOURCE" "$PROSODY_KEY"
 preseed_answers
 install_packages

@@ -3,8 +3,8 @@
 import pathlib
 import re
 
-from secure_domain_files import Refusal, line_no
-from secure_domain_lua import Section, Token, assignments, sections
+from .files import Refusal, line_no
+from .lua import Section, Token, assignments, sections
 
 TARGET_PROVIDER = "internal_hashed"
 # Both offer anonymous SASL; "jitsi-anonymous" is Jitsi's plugin (mod_auth_jitsi-anonymous.lua).

@@ -4,8 +4,8 @@ import base64
 import secrets
 import xml.etree.ElementTree as ET
 
-from verify_auth_bosh import BOSH_WAIT, BoshSession, Deadline, Endpoint
-from verify_auth_sasl import SaslError
+from .bosh import BOSH_WAIT, BoshSession, Deadline, Endpoint
+from .sasl import SaslError
 
 STREAM_NS = "http://etherx.jabber.org/streams"
 SASL_NS = "urn:ietf:params:xml:ns:xmpp-sasl"

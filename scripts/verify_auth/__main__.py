@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Proves a Jitsi Meet server is secured, by logging in over its public BOSH endpoint.
 
-    verify_auth.py --domain DOMAIN [--guest-domain GUEST] [--bosh-url URL]
+    verify_auth --domain DOMAIN [--guest-domain GUEST] [--bosh-url URL]
                    [--ca-file FILE | --insecure] [--timeout SECONDS] [--focus-wait SECONDS]
                    < moderators.json
 
@@ -10,15 +10,29 @@ SKIP, the check, and what the server said. Exit 0 when no check failed, 1 when o
 endpoint is unusable, 2 for bad arguments. Python 3 standard library only: it runs on the VM.
 """
 
+import contextlib
+import os
 import sys
 
 # Run from a checkout too, it must leave no byte code in scripts/: the deployment ships
 # that folder whole.
 sys.dont_write_bytecode = True
+if not __package__:
+    # Run as `python3 scripts/verify_auth`: import this folder and scripts/shared as packages of
+    # scripts/, so no module of this folder can shadow another one's by name.
+    HERE = os.path.dirname(os.path.abspath(__file__))
+    sys.path[0] = os.path.dirname(HERE)
+    # Python compiled this file through its import system, and cached it, before running it:
+    # take that copy back (the deployment itself runs `python3 -B`).
+    with contextlib.suppress(OSError):
+        for cached in os.listdir(os.path.join(HERE, "__pycache__")):
+            if cached.startswith("__main__."):
+                os.remove(os.path.join(HERE, "__pycache__", cached))
+        os.rmdir(os.path.join(HERE, "__pycache__"))
 
-import verify_auth_args as cli  # noqa: E402
-from verify_auth_bosh import Deadline, Endpoint, EndpointError  # noqa: E402
-from verify_auth_checks import (  # noqa: E402
+from verify_auth import args as cli  # noqa: E402
+from verify_auth.bosh import Deadline, Endpoint, EndpointError  # noqa: E402
+from verify_auth.checks import (  # noqa: E402
     FAIL,
     Probe,
     anonymous_refused,
@@ -26,7 +40,7 @@ from verify_auth_checks import (  # noqa: E402
     guest_allowed,
     moderators_authenticate,
 )
-from verify_auth_focus import focus_requires_login  # noqa: E402
+from verify_auth.focus import focus_requires_login  # noqa: E402
 
 CHECKS = [
     anonymous_refused,
@@ -59,7 +73,7 @@ def main(argv: list[str]) -> int:
     try:
         probe = probe_from(argv)
     except cli.UsageError as error:
-        print(f"verify_auth.py: error: {error}", file=sys.stderr)
+        print(f"verify_auth: error: {error}", file=sys.stderr)
         return 2
     counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
     for number, check in enumerate(CHECKS, start=1):
@@ -68,13 +82,13 @@ def main(argv: list[str]) -> int:
         except EndpointError as error:
             # Nothing later can reach the server either: say so once and stop.
             print(f"{FAIL} {number} {probe.endpoint.url.geturl()} is unusable: {error}", flush=True)
-            print("verify_auth.py: stopped; the remaining checks did not run", file=sys.stderr)
+            print("verify_auth: stopped; the remaining checks did not run", file=sys.stderr)
             return 1
         for result in results:
             counts[result.status] += 1
             print(result.line(), flush=True)
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
-    print(f"verify_auth.py: {summary}", file=sys.stderr)
+    print(f"verify_auth: {summary}", file=sys.stderr)
     return 1 if counts[FAIL] else 0
 
 

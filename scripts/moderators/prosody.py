@@ -1,4 +1,4 @@
-"""Prosody as moderator.py meets it: where prosodyctl is, what the config says, running commands.
+"""Prosody as the moderator tool meets it: where prosodyctl is, what the config says, commands.
 
 The config is read by Prosody's own loader (core.configmanager) under the Lua interpreter that
 prosodyctl itself runs on, so includes, globals and per-host overrides mean exactly what they mean

@@ -1,4 +1,4 @@
-"""Command line and stdin of verify_auth.py, validated before any network traffic.
+"""Command line and stdin of verify_auth, validated before any network traffic.
 
 Every problem becomes one UsageError line (exit 2). Messages name the bad value, except
 passwords, which no message ever contains.
@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     p = _Parser(
-        prog="verify_auth.py",
+        prog="verify_auth",
         description="Prove a Jitsi Meet server is secured, over its public BOSH endpoint. "
         'Moderator credentials come on stdin as JSON: {"user": "password", ...}.',
     )
@@ -124,7 +124,7 @@ def read_stdin() -> str:
 def parse(argv: list[str]) -> argparse.Namespace:
     args = parser().parse_args(argv)
     args.domain = fqdn(args.domain, "--domain")
-    # The name every Jitsi guide and secure_domain.py use unless told otherwise.
+    # The name every Jitsi guide and secure_domain use unless told otherwise.
     args.guest_domain = fqdn(args.guest_domain or f"guest.{args.domain}", "--guest-domain")
     args.bosh_url = bosh_url(args.bosh_url, args.domain)
     if not 0.5 <= args.timeout <= 300:

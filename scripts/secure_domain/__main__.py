@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Secure a Jitsi Meet install: only accounts on DOMAIN open rooms, guests join via GUEST.
 
-    python3 secure_domain.py --domain DOMAIN [--guest-domain GUEST] [--root DIR] [--dry-run]
+    python3 secure_domain --domain DOMAIN [--guest-domain GUEST] [--root DIR] [--dry-run]
 
 Edits the Prosody site config, config.js, jicofo.conf and (where present) the legacy
 sip-communicator.properties; validates every result before writing anything; writes atomically
@@ -10,6 +10,8 @@ Exit status: 0 done or nothing to do, 1 refused (nothing changed), 2 bad argumen
 """
 
 import argparse
+import contextlib
+import os
 import pathlib
 import re
 import sys
@@ -17,17 +19,29 @@ import sys
 # Run from a checkout too, it must leave no byte code in scripts/: the deployment ships
 # that folder whole.
 sys.dont_write_bytecode = True
+if not __package__:
+    # Run as `python3 scripts/secure_domain`: import this folder and scripts/shared as packages of
+    # scripts/, so no module of this folder can shadow another one's by name.
+    HERE = os.path.dirname(os.path.abspath(__file__))
+    sys.path[0] = os.path.dirname(HERE)
+    # Python compiled this file through its import system, and cached it, before running it:
+    # take that copy back (the deployment itself runs `python3 -B`).
+    with contextlib.suppress(OSError):
+        for cached in os.listdir(os.path.join(HERE, "__pycache__")):
+            if cached.startswith("__main__."):
+                os.remove(os.path.join(HERE, "__pycache__", cached))
+        os.rmdir(os.path.join(HERE, "__pycache__"))
 
-import secure_domain_services as services  # noqa: E402
-from secure_domain_files import Refusal, read_text, replace_with_backup, unified_diff  # noqa: E402
-from secure_domain_plan import plan  # noqa: E402
+from secure_domain import services  # noqa: E402
+from secure_domain.files import Refusal, read_text, replace_with_backup, unified_diff  # noqa: E402
+from secure_domain.plan import plan  # noqa: E402
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+")
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="secure_domain", description=__doc__.splitlines()[0])
     p.add_argument("--domain", required=True, help="the Jitsi domain, e.g. meet.example.com")
     p.add_argument("--guest-domain", help="the anonymous guest host (default: guest.DOMAIN)")
     p.add_argument("--root", default="/", help="the root the Jitsi files are under (default /)")

@@ -3,7 +3,7 @@
 # ever failing the deploy: on any failure the instance keeps its working self-signed
 # certificate and this prints a warning with the command to retry. A certificate that is
 # already CA-issued is kept, so a re-run requests nothing.
-#   install_jitsi_letsencrypt.sh ROOT DOMAIN EMAIL TIMEOUT_SECONDS LOG_FILE
+#   letsencrypt.sh ROOT DOMAIN EMAIL TIMEOUT_SECONDS LOG_FILE
 #
 # Why not let the package do it (cert-choice "Let's Encrypt certificates")? Upstream's
 # install-letsencrypt-cert.sh exits 0 when issuing fails ("continuing ..."), so its exit

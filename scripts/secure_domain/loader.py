@@ -8,7 +8,7 @@ import pathlib
 import shutil
 import subprocess
 
-from secure_domain_files import Refusal
+from .files import Refusal
 
 PROSODY_LIB = pathlib.Path("/usr/lib/prosody")
 PROSODY_BIN = pathlib.Path("/usr/bin/prosody")

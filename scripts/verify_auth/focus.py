@@ -10,9 +10,9 @@ moderator. Jicofo drops a room nobody joins, so the moderator's request leaves n
 import secrets
 import time
 
-from verify_auth_checks import FAIL, PASS, SKIP, Probe, Result, guarded
-from verify_auth_sasl import Anonymous
-from verify_auth_xmpp import ProtocolError, error_condition
+from .checks import FAIL, PASS, SKIP, Probe, Result, guarded
+from .sasl import Anonymous
+from .xmpp import ProtocolError, error_condition
 
 FOCUS_NS = "http://jitsi.org/protocol/focus"
 # What a server says when no focus answers at focus.DOMAIN: nothing to judge, so SKIP. Prosody

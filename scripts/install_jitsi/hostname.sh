@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make DOMAIN this machine's name and resolve it locally, changing only what differs.
-#   install_jitsi_hostname.sh ROOT DOMAIN
+#   hostname.sh ROOT DOMAIN
 # The deploy's final check fetches https://DOMAIN/ from the VM itself, and the package
 # names its self-signed certificate after the host, so both must agree with DOMAIN.
 set -euo pipefail

@@ -2,7 +2,7 @@
 
 import re
 
-from secure_domain_files import Refusal, line_no
+from .files import Refusal, line_no
 
 # Characters HOCON forbids in unquoted strings (besides whitespace and the start of `//`).
 _UNQUOTED = re.compile(r"(?:(?!//)[^\s$\"{}\[\]:=,+#`^?!@*&\\])+")

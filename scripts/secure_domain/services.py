@@ -5,7 +5,7 @@ import socket
 import subprocess
 import time
 
-from secure_domain_files import Refusal
+from .files import Refusal
 
 # Prosody must be back before jicofo starts: jicofo logs in to it at startup.
 RESTART_ORDER = ("prosody", "jicofo")

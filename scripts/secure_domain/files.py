@@ -1,4 +1,4 @@
-"""File handling for secure_domain.py: finding files under a root, diffs, safe writes."""
+"""File handling for secure_domain: finding files under a root, diffs, safe writes."""
 
 import difflib
 import os

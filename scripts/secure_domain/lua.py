@@ -7,7 +7,7 @@ so a `VirtualHost` or `authentication` inside a comment or a string is never mis
 import re
 from dataclasses import dataclass, field
 
-from secure_domain_files import Refusal, line_no
+from .files import Refusal, line_no
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(

@@ -1,15 +1,13 @@
-"""What secure_domain.py would change: every file found, edited in memory, and validated."""
+"""What secure_domain would change: every file found, edited in memory, and validated."""
 
 import pathlib
 from dataclasses import dataclass
 
-import secure_domain_configjs as configjs
-import secure_domain_jicofo as jicofo
-import secure_domain_loader as loader
-import secure_domain_properties as properties
-import secure_domain_prosody as prosody
-from secure_domain_files import Refusal, read_text, resolve_in_root
-from secure_domain_lua import assignments, sections
+from shared import configjs
+
+from . import jicofo, loader, properties, prosody
+from .files import Refusal, read_text, resolve_in_root
+from .lua import assignments, sections
 
 
 @dataclass
@@ -97,8 +95,11 @@ def plan(root: pathlib.Path, domain: str, guest: str) -> list[Change]:
 
     path = files["configjs"]
     old = read_text(path)
-    new = configjs.secure(old, guest)
-    if configjs.anonymousdomain(new) != guest:
+    try:
+        new = configjs.secure(old, guest)
+    except configjs.NotJitsiConfig as e:
+        raise Refusal(f"config.js: {e}; is this a Jitsi config.js?") from None
+    if configjs.anonymous_domain(new) != guest:
         raise Refusal(f"internal error: config.js would not name {guest}; nothing written")
     changes.append(
         Change(path, _shown(root, path), f"hosts.anonymousdomain = '{guest}'", None, old, new)

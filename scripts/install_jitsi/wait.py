@@ -6,7 +6,7 @@ an install started meanwhile fails on the dpkg lock. This waits for cloud-init (
 exists) and then for every dpkg/apt lock to be free, and ends with a one-line error naming
 what it waited for when a limit runs out. Exit status: 0 ready, 1 a wait ran out.
 
-    install_jitsi_wait.py --root R --cloud-init-timeout S --lock-timeout S --poll S
+    wait.py --root R --cloud-init-timeout S --lock-timeout S --poll S
 """
 
 import argparse

@@ -8,10 +8,11 @@ import contextlib
 import secrets
 from dataclasses import dataclass, field
 
-from verify_auth_bosh import Deadline, Endpoint, EndpointError, SessionTerminated
-from verify_auth_configjs import NotJitsiConfig, anonymous_domain
-from verify_auth_sasl import Anonymous, Plain, SaslError, ScramSha1
-from verify_auth_xmpp import ProtocolError, XmppClient
+from shared.configjs import NotJitsiConfig, anonymous_domain
+
+from .bosh import Deadline, Endpoint, EndpointError, SessionTerminated
+from .sasl import Anonymous, Plain, SaslError, ScramSha1
+from .xmpp import ProtocolError, XmppClient
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 

@@ -1,7 +1,7 @@
-"""moderator.py's `sync`: the accounts this tool manages made equal to a list, in one step; and
+"""The `sync` command: the accounts this tool manages made equal to a list, in one step; and
 what `set`, `remove` and `sync` share (rules, refusals, the account commands).
 
-The shared parts live here, not in moderator.py: that file runs as __main__, so importing it back
+The shared parts live here, not in __main__.py: that file runs as __main__, so importing it back
 would load a second copy whose Refusal its own handlers would not catch.
 """
 
@@ -10,7 +10,7 @@ import json
 import os
 import re
 
-from moderator_prosody import Prosodyctl, ProsodyError, summary
+from .prosody import Prosodyctl, ProsodyError, summary
 
 # Lowercase XMPP local part; the Pulumi program validates names with the same rule.
 USER_RULE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")

@@ -1,0 +1,1 @@
+"""Moderator accounts: run `python3 scripts/moderators` (see README.md here)."""

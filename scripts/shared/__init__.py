@@ -1,0 +1,1 @@
+"""Code more than one tool needs (today: the config.js reader)."""
