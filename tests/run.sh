@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 # config loader, shellcheck, and node for reading config.js as JavaScript. The rehearsal boots
 # Debian machines (systemd-container, iproute2), reaches them over SSH (openssh-client), and
 # serves them a signed apt repository it builds (apt-utils, gnupg). strace watches every
-# process the account tool starts, for passwords in argv or the environment.
+# process the account tool starts, for passwords in argv or the environment. The probe meets
+# Prosody behind a real nginx with TLS (nginx-light: the tests start their own, on loopback).
 packages=(prosody lua5.4 ruby-hocon debootstrap shellcheck nodejs
-  systemd-container iproute2 openssh-client apt-utils gnupg strace)
+  systemd-container iproute2 openssh-client apt-utils gnupg strace nginx-light)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
