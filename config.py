@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import pulumi
 
 import config_rules as rules
+from config_ingress import IngressRule, extra_ingress
 from config_rules import ConfigError
 
 MODERATORS = "jitsi:moderators"
@@ -49,6 +50,8 @@ DEFAULTS: dict[str, object] = {
     "jitsi:jitsiAptKey": "",
     "jitsi:prosodyAptSource": "",
     "jitsi:prosodyAptKey": "",
+    "jitsi:extraIngress": [],
+    "jitsi:outsideProof": True,
 }
 
 # Keys whose values are JSON (objects and lists) rather than plain text, each with the command
@@ -60,6 +63,7 @@ _STRUCTURED = {
     "jitsi:generatedModerators": "pulumi config set --path 'jitsi:generatedModerators[0]' bob",
     "jitsi:sshSourceRanges": "pulumi config set --path 'jitsi:sshSourceRanges[0]' 203.0.113.7/32",
     "jitsi:labels": "pulumi config set --path 'jitsi:labels.team' video",
+    "jitsi:extraIngress": "pulumi config set --path 'jitsi:extraIngress[0].name' monitoring",
 }
 KEYS = (
     "gcp:project",
@@ -83,6 +87,8 @@ KEYS = (
     "jitsi:jitsiAptKey",
     "jitsi:prosodyAptSource",
     "jitsi:prosodyAptKey",
+    "jitsi:extraIngress",
+    "jitsi:outsideProof",
 )
 
 
@@ -134,6 +140,10 @@ class StackConfig:
     ssh_user: str
     # Where apt gets Jitsi and Prosody; None: the installer's defaults (the projects' own).
     apt: AptSources = dataclasses.field(default_factory=AptSources)
+    # Openings beyond the program's own (web, media, TURN, SSH); everything else is denied.
+    extra_ingress: tuple[IngressRule, ...] = ()
+    # Prove the deployment from the deployer's machine too, at the end of `up`.
+    outside_proof: bool = True
 
     @property
     def image_family(self) -> str:
@@ -244,6 +254,8 @@ def validate(raw: Mapping[str, object], moderators_secret: bool) -> StackConfig:
         labels=types.MappingProxyType(rules.labels("jitsi:labels", value["jitsi:labels"])),
         ssh_user=rules.unix_user("jitsi:sshUser", value["jitsi:sshUser"]),
         apt=_apt_sources(value),
+        extra_ingress=extra_ingress(value["jitsi:extraIngress"]),
+        outside_proof=rules.boolean("jitsi:outsideProof", value["jitsi:outsideProof"]),
     )
 
 

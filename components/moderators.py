@@ -57,7 +57,7 @@ class ModeratorAccounts(pulumi.ComponentResource):
             # The output says who was added, changed or removed: names only.
             logging=command.remote.Logging.STDOUT,
             # No password, nor anything derived from one, in the triggers.
-            triggers=host.triggers("moderators"),
+            triggers=host.triggers("moderators", "shared"),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[args.after],

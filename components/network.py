@@ -1,4 +1,13 @@
-"""The instance's public address and the firewall rules that open it."""
+"""The instance's public address, and a firewall that opens exactly what is declared.
+
+A network's own rules reach every VM in it: on the `default` network, default-allow-ssh and
+default-allow-rdp open 22 and 3389 to the world, default-allow-icmp answers pings, and
+default-allow-internal opens every port to the rest of the VPC, all at priority 65534. So this
+VM's rules do not stop at allows: a deny of all ingress at priority DENY_PRIORITY, for this VM's
+tag, beats every rule of the network but those at priority 0 (the lower number wins; at equal
+priority a deny wins), and the program's own allows sit at ALLOW_PRIORITY, the one priority that
+beats the deny. Whatever else the network holds, what reaches the VM is what is declared here.
+"""
 
 import dataclasses
 from collections.abc import Sequence
@@ -6,7 +15,12 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_gcp as gcp
 
+from config_ingress import IngressRule
+
 ANYWHERE = "0.0.0.0/0"
+ANYWHERE_V6 = "::/0"
+ALLOW_PRIORITY = 0
+DENY_PRIORITY = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +33,8 @@ class NetworkArgs:
     target_tag: str
     # Who may reach port 22 (the deployment itself connects over SSH).
     ssh_source_ranges: Sequence[str]
+    # The user's own openings (jitsi:extraIngress).
+    extra_ingress: Sequence[IngressRule] = ()
 
 
 class Network(pulumi.ComponentResource):
@@ -45,12 +61,28 @@ class Network(pulumi.ComponentResource):
                 project=args.project,
                 network=args.network,
                 direction="INGRESS",
+                priority=ALLOW_PRIORITY,
                 description=f"Jitsi Meet: {description}",
                 allows=[
-                    gcp.compute.FirewallAllowArgs(protocol=protocol, ports=ports)
+                    gcp.compute.FirewallAllowArgs(protocol=protocol, ports=ports or None)
                     for protocol, ports in allows.items()
                 ],
                 source_ranges=list(sources),
+                target_tags=[args.target_tag],
+                opts=child,
+            )
+
+        def deny_all(suffix: str, source: str):
+            """Every other ingress, from anywhere (a rule holds one address family)."""
+            return gcp.compute.Firewall(
+                f"{name}-{suffix}",
+                project=args.project,
+                network=args.network,
+                direction="INGRESS",
+                priority=DENY_PRIORITY,
+                description="Jitsi Meet: deny what the program does not open",
+                denies=[gcp.compute.FirewallDenyArgs(protocol="all")],
+                source_ranges=[source],
                 target_tags=[args.target_tag],
                 opts=child,
             )
@@ -82,6 +114,24 @@ class Network(pulumi.ComponentResource):
                 "your address: pulumi config set --path 'jitsi:sshSourceRanges[0]' 203.0.113.7/32",
                 resource=self,
             )
+        extra = []
+        for rule in args.extra_ingress:
+            what = rule.description or f"{rule.name} (jitsi:extraIngress)"
+            extra.append(
+                ingress(
+                    f"extra-{rule.name}",
+                    what,
+                    {rule.protocol: list(rule.ports)},
+                    rule.source_ranges,
+                )
+            )
+            if ANYWHERE in rule.source_ranges:
+                pulumi.log.warn(
+                    f"jitsi:extraIngress rule {rule.name!r} opens {rule.protocol} "
+                    f"{','.join(rule.ports) or ''} to the whole Internet (0.0.0.0/0)",
+                    resource=self,
+                )
+        denies = [deny_all("deny-all", ANYWHERE), deny_all("deny-all-v6", ANYWHERE_V6)]
         self.address = ip.address
-        self.firewalls = [web, turn, ssh]
+        self.firewalls = [web, turn, ssh, *extra, *denies]
         self.register_outputs({"address": self.address})

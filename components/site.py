@@ -11,8 +11,9 @@ from components.dns import DnsRecord, DnsRecordArgs
 from components.host_setup import HostSetup, HostSetupArgs
 from components.moderators import ModeratorAccounts, ModeratorAccountsArgs
 from components.network import Network, NetworkArgs
+from components.outside_proof import OutsideProof, OutsideProofArgs
 from components.remote_host import DIAL_ERROR_LIMIT, PER_DIAL_TIMEOUT, RemoteHost
-from components.verification import Verification, VerificationArgs
+from components.verification import FOCUS_WAIT, TOOLS, Verification, VerificationArgs
 from components.vm import JitsiVm, VmArgs
 from config import StackConfig
 
@@ -48,7 +49,14 @@ class JitsiSite(pulumi.ComponentResource):
         tag = network_tag(name, pulumi.get_stack())
         network = Network(
             f"{name}-net",
-            NetworkArgs(cfg.project, cfg.region, cfg.network, tag, cfg.ssh_source_ranges),
+            NetworkArgs(
+                cfg.project,
+                cfg.region,
+                cfg.network,
+                tag,
+                cfg.ssh_source_ranges,
+                cfg.extra_ingress,
+            ),
             child,
         )
         self.ip = network.address
@@ -114,13 +122,34 @@ class JitsiSite(pulumi.ComponentResource):
             ),
             child,
         )
-        Verification(
+        verified = Verification(
             f"{name}-verify",
             VerificationArgs(
                 host, self.domain, self.guest_domain, accounts.credentials, accounts.synced
             ),
             child,
         )
+        if cfg.outside_proof:
+            exposure = {
+                "sshSourceRanges": list(cfg.ssh_source_ranges),
+                "extraIngress": [dataclasses.asdict(rule) for rule in cfg.extra_ingress],
+                "dnsZone": cfg.dns_zone or "",
+            }
+            OutsideProof(
+                f"{name}-prove",
+                OutsideProofArgs(
+                    host=host,
+                    address=self.ip,
+                    domain=self.domain,
+                    guest_domain=self.guest_domain,
+                    credentials=accounts.credentials,
+                    exposure=exposure,
+                    focus_wait=FOCUS_WAIT,
+                    after=[verified.step, *ready_after],
+                    tools=TOOLS,
+                ),
+                child,
+            )
         self.url = self.domain.apply(lambda d: f"https://{d}/")
         self.moderators = list(cfg.moderator_names)
         self.generated_passwords = accounts.generated_passwords

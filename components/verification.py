@@ -27,6 +27,8 @@ class VerificationArgs:
 
 class Verification(pulumi.ComponentResource):
     report: pulumi.Output[str]
+    # The proof's step: what comes after the proof depends on it.
+    step: command.remote.Command
 
     def __init__(
         self, name: str, args: VerificationArgs, opts: pulumi.ResourceOptions | None = None
@@ -54,5 +56,6 @@ class Verification(pulumi.ComponentResource):
                 additional_secret_outputs=["stdout", "stderr"],
             ),
         )
+        self.step = verified
         self.report = verified.stdout
         self.register_outputs({"report": self.report})

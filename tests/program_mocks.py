@@ -29,6 +29,13 @@ ECDSA_HOST_KEY = (
     "epEWbDCyrQ/nDSeDryJWeuaomZ6DyC5bNV9gel9svGrzNoMJSMovsyFleILLUH2rxjc="
 )
 GUEST_ATTRIBUTES = "gcp:compute/getInstanceGuestAttributes:getInstanceGuestAttributes"
+REMOTE_COMMAND = "command:remote:Command"
+LOCAL_COMMAND = "command:local:Command"
+
+
+def stdout_mark(name: str) -> str:
+    """The stand-in for what the step `name` prints, in the inputs of the steps that use it."""
+    return f"<stdout of {name}>"
 
 
 @dataclasses.dataclass
@@ -116,6 +123,10 @@ class _Mocks(mocks.Mocks):
             outputs["privateKeyOpenssh"] = self.answers.private_key
         elif args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = "gen" + hashlib.sha256(args.name.encode()).hexdigest()[:21]
+        elif args.typ in (REMOTE_COMMAND, LOCAL_COMMAND) and not self.preview:
+            # What the command will print: a mark that names it, which the rehearsal's engine
+            # replaces by the real output when a later step's input carries it.
+            outputs["stdout"] = stdout_mark(args.name)
         return f"{args.name}-id", outputs
 
     def call(self, args: mocks.MockCallArgs):
@@ -255,6 +266,7 @@ FAKE_SCRIPTS = (
     "secure_domain/prosody.py",
     "moderators/__main__.py",
     "verify_auth/__main__.py",
+    "certificate/__main__.py",
     "shared/configjs.py",
     "moderator.py",
 )

@@ -65,7 +65,7 @@ def _host_key_reads(result):
 def test_every_remote_step_trusts_only_the_ed25519_key_the_vm_published(run):
     result = run()
     steps = _remote_steps(result)
-    assert len(steps) == 5
+    assert len(steps) == 6
     for step in steps:
         # ECDSA was published first; ed25519 is preferred.
         assert unwrap(step.inputs["connection"])["hostKey"] == HOST_KEY, step.name
@@ -139,7 +139,7 @@ def test_a_preview_of_a_new_vm_reads_nothing_and_leaves_the_key_unknown(run):
     assert result.error is None
     assert _host_key_reads(result) == []
     assert "hostKey" not in result.exports and "instanceName" not in result.exports
-    assert len(_remote_steps(result)) == 5
+    assert len(_remote_steps(result)) == 6
 
 
 BLOB = HOST_KEY.split()[1]
@@ -226,6 +226,8 @@ def test_lifecycle_options_of_the_cloud_resources(run):
         "jitsi-net-web": (False, "", [], []),
         "jitsi-net-turn": (False, "", [], []),
         "jitsi-net-ssh": (False, "", [], []),
+        "jitsi-net-deny-all": (False, "", [], []),
+        "jitsi-net-deny-all-v6": (False, "", [], []),
         # Fixed at creation: a newer image in the family changes nothing; a new domain or size
         # is a new disk.
         "jitsi-host-disk-debian-12": (False, "", ["description", "size"], ["image"]),

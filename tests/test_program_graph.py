@@ -17,6 +17,7 @@ from components.remote_host import folder_digest
 
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
+LOCAL = "command:local:Command"
 
 
 @pytest.fixture
@@ -67,20 +68,27 @@ def test_remote_steps_run_in_order_each_after_the_one_before(run):
         result.named("setup-secure"),
         result.named("moderators"),
         result.named("verify-auth"),
+        result.named("prove-certificate"),
+        result.named("prove-outside"),
     ]
-    # Each step waits directly for the one before: a chain, one SSH session at a time.
+    # Each step waits directly for the one before: a chain, one SSH session at a time, and the
+    # proof from outside last, on the deployer's machine.
     for before, after in itertools.pairwise(steps):
         assert before.urn in after.dependencies, f"{after.name} does not wait for {before.name}"
     remote = result.of_type(COPY) + result.of_type(COMMAND)
-    assert sorted(r.name for r in remote) == sorted(r.name for r in steps)
+    assert sorted(r.name for r in remote) == sorted(r.name for r in steps[:-1])
+    assert result.of_type(LOCAL) == [steps[-1]]
 
 
 @pytest.mark.parametrize("count", [1, 3, 50])
-def test_a_first_deploy_opens_five_ssh_sessions_whatever_the_number_of_moderators(run, count):
+def test_a_first_deploy_opens_six_ssh_sessions_whatever_the_number_of_moderators(run, count):
     moderators = {f"user{i:02d}": f"password-number-{i:02d}" for i in range(count)}
     result = run(jitsi__moderators=json.dumps(moderators))
-    # One session per remote resource: upload, install, secure, accounts, proof.
-    assert len(result.of_type(COPY) + result.of_type(COMMAND)) == 5
+    # One session per remote resource: upload, install, secure, accounts, proof, certificate.
+    assert len(result.of_type(COPY) + result.of_type(COMMAND)) == 6
+    # Without the proof from outside, neither the certificate step nor the local step.
+    alone = run(jitsi__moderators=json.dumps(moderators), jitsi__outsideProof="false")
+    assert len(alone.of_type(COPY) + alone.of_type(COMMAND)) == 5 and not alone.of_type(LOCAL)
     sync = shlex.split(result.named("moderators").inputs["create"])
     assert sync[sync.index("--names") + 1] == ",".join(sorted(moderators))
 

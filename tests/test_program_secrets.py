@@ -10,6 +10,7 @@ from program_mocks import fake_checkout, outside_secrets, run_program, stack_con
 
 PASSWORDS = {"alice": "alice-secret-password-1", "bob": "bob-secret-pass-2"}
 COMMAND = "command:remote:Command"
+LOCAL = "command:local:Command"
 
 
 @pytest.fixture
@@ -50,10 +51,16 @@ def test_no_password_or_digest_appears_outside_a_secret(run):
                 assert form not in plain, f"{resource.name} exposes a password"
 
 
-def test_no_password_in_any_command_line_even_inside_a_secret(run):
+def _commands(result):
+    """Every command the deployment runs: on the VM, and on the deployer's machine."""
+    return result.of_type(COMMAND) + result.of_type(LOCAL)
+
+
+def test_no_password_in_any_command_line_or_environment_even_inside_a_secret(run):
     result = run()
-    for command in result.of_type(COMMAND):
-        lines = json.dumps([unwrap(command.inputs.get(k)) for k in ("create", "update", "delete")])
+    for command in _commands(result):
+        words = ("create", "update", "delete", "environment")
+        lines = json.dumps([unwrap(command.inputs.get(k)) for k in words])
         triggers = json.dumps(unwrap(command.inputs.get("triggers")))
         for password in _all_passwords(result):
             for form in _forms(password):
@@ -62,14 +69,14 @@ def test_no_password_in_any_command_line_even_inside_a_secret(run):
 
 def test_every_stdin_carrying_a_password_is_secret(run):
     result = run()
-    carrying = 0
-    for command in result.of_type(COMMAND):
+    carrying = []
+    for command in _commands(result):
         stdin = command.inputs.get("stdin")
         if any(p in json.dumps(unwrap(stdin)) for p in _all_passwords(result)):
-            carrying += 1
+            carrying.append(command.name)
             assert outside_secrets(stdin) == "[secret]", command.name
-    # The account step and the verification.
-    assert carrying == 2
+    # The account step and the two proofs.
+    assert sorted(carrying) == ["jitsi-moderators", "jitsi-prove-outside", "jitsi-verify-auth"]
 
 
 def test_the_account_step_keeps_the_passwords_on_stdin_only(run):
@@ -133,18 +140,31 @@ def test_a_changed_script_reruns_its_step_and_what_builds_on_it(run, scripts):
     (scripts / "install_jitsi" / "wait.py").write_text("# changed\n")
     after = _triggers(run())
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {"jitsi-setup-install", "jitsi-setup-secure", "jitsi-verify-auth"}
+    # (The certificate step re-runs with the installer: a re-run install may bring a new one.)
+    assert changed == {
+        "jitsi-setup-install",
+        "jitsi-setup-secure",
+        "jitsi-verify-auth",
+        "jitsi-prove-certificate",
+        "jitsi-prove-outside",
+    }
 
     (scripts / "moderators" / "sync.py").write_text("# changed\n")
     again = _triggers(run())
     changed = {name for name in after if after[name] != again[name]}
-    assert changed == {"jitsi-moderators", "jitsi-verify-auth"}
+    assert changed == {"jitsi-moderators", "jitsi-verify-auth", "jitsi-prove-outside"}
 
-    # The code two tools share re-runs both, and nothing else.
+    # The code the tools share re-runs every step whose tool imports it, and not the installer.
     (scripts / "shared" / "configjs.py").write_text("# changed\n")
     shared = _triggers(run())
     changed = {name for name in again if again[name] != shared[name]}
-    assert changed == {"jitsi-setup-secure", "jitsi-verify-auth"}
+    assert changed == {
+        "jitsi-setup-secure",
+        "jitsi-moderators",
+        "jitsi-verify-auth",
+        "jitsi-prove-certificate",
+        "jitsi-prove-outside",
+    }
 
     # The old path's launcher is shipped (the upload's archive changes) but runs in no step.
     (scripts / "moderator.py").write_text("# changed\n")
@@ -163,7 +183,7 @@ def test_a_changed_password_updates_stdin_only_so_the_step_runs_update(run):
     for urn, a in first.items():
         b = second[urn]
         differs = {k for k in a.inputs if unwrap(a.inputs[k]) != unwrap(b.inputs.get(k))}
-        if a.name in ("jitsi-moderators", "jitsi-verify-auth"):
+        if a.name in ("jitsi-moderators", "jitsi-verify-auth", "jitsi-prove-outside"):
             # stdin differs, triggers do not: Pulumi updates in place instead of replacing.
             assert differs == {"stdin"}, a.name
         else:

@@ -14,7 +14,6 @@ record of managed names) not ready; on 2 and 3 nothing changed.
 """
 
 import argparse
-import contextlib
 import os
 import re
 import sys
@@ -25,15 +24,10 @@ sys.dont_write_bytecode = True
 if not __package__:
     # Run as `python3 scripts/moderators`: import this folder and scripts/shared as packages of
     # scripts/, so no module of this folder can shadow another one's by name.
-    HERE = os.path.dirname(os.path.abspath(__file__))
-    sys.path[0] = os.path.dirname(HERE)
-    # Python compiled this file through its import system, and cached it, before running it:
-    # take that copy back (the deployment itself runs `python3 -B`).
-    with contextlib.suppress(OSError):
-        for cached in os.listdir(os.path.join(HERE, "__pycache__")):
-            if cached.startswith("__main__."):
-                os.remove(os.path.join(HERE, "__pycache__", cached))
-        os.rmdir(os.path.join(HERE, "__pycache__"))
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    from shared.launch import forget_cached_main
+
+    forget_cached_main(__file__)
 
 from moderators.prosody import Prosodyctl, ProsodyError  # noqa: E402
 from moderators.sync import (  # noqa: E402

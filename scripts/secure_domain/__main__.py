@@ -10,7 +10,6 @@ Exit status: 0 done or nothing to do, 1 refused (nothing changed), 2 bad argumen
 """
 
 import argparse
-import contextlib
 import os
 import pathlib
 import re
@@ -22,15 +21,10 @@ sys.dont_write_bytecode = True
 if not __package__:
     # Run as `python3 scripts/secure_domain`: import this folder and scripts/shared as packages of
     # scripts/, so no module of this folder can shadow another one's by name.
-    HERE = os.path.dirname(os.path.abspath(__file__))
-    sys.path[0] = os.path.dirname(HERE)
-    # Python compiled this file through its import system, and cached it, before running it:
-    # take that copy back (the deployment itself runs `python3 -B`).
-    with contextlib.suppress(OSError):
-        for cached in os.listdir(os.path.join(HERE, "__pycache__")):
-            if cached.startswith("__main__."):
-                os.remove(os.path.join(HERE, "__pycache__", cached))
-        os.rmdir(os.path.join(HERE, "__pycache__"))
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    from shared.launch import forget_cached_main
+
+    forget_cached_main(__file__)
 
 from secure_domain import services  # noqa: E402
 from secure_domain.files import Refusal, read_text, replace_with_backup, unified_diff  # noqa: E402

@@ -10,7 +10,6 @@ SKIP, the check, and what the server said. Exit 0 when no check failed, 1 when o
 endpoint is unusable, 2 for bad arguments. Python 3 standard library only: it runs on the VM.
 """
 
-import contextlib
 import os
 import sys
 
@@ -20,15 +19,10 @@ sys.dont_write_bytecode = True
 if not __package__:
     # Run as `python3 scripts/verify_auth`: import this folder and scripts/shared as packages of
     # scripts/, so no module of this folder can shadow another one's by name.
-    HERE = os.path.dirname(os.path.abspath(__file__))
-    sys.path[0] = os.path.dirname(HERE)
-    # Python compiled this file through its import system, and cached it, before running it:
-    # take that copy back (the deployment itself runs `python3 -B`).
-    with contextlib.suppress(OSError):
-        for cached in os.listdir(os.path.join(HERE, "__pycache__")):
-            if cached.startswith("__main__."):
-                os.remove(os.path.join(HERE, "__pycache__", cached))
-        os.rmdir(os.path.join(HERE, "__pycache__"))
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    from shared.launch import forget_cached_main
+
+    forget_cached_main(__file__)
 
 from verify_auth import args as cli  # noqa: E402
 from verify_auth.bosh import Deadline, Endpoint, EndpointError  # noqa: E402

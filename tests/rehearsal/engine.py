@@ -1,10 +1,14 @@
 """Replays the program's remote steps over real SSH, as Pulumi's engine and pulumi-command do.
 
-The program runs under mocks (`program_mocks.run_program`); every `command:remote:Command` and
-`command:remote:CopyToRemote` it registers becomes a `Step` with its own inputs. `Engine.up`
-compares them with the steps of the previous `up` and runs what the engine would run:
+The program runs under mocks (`program_mocks.run_program`); every `command:remote:Command`,
+`command:remote:CopyToRemote` and `command:local:Command` it registers becomes a `Step` with its
+own inputs. An input that carries an earlier step's output (the mocks give each command's stdout
+as a mark naming it) gets that step's real output, as the engine resolves outputs before it
+diffs. `Engine.up` compares the steps with those of the previous `up` and runs what the engine
+would run:
 
-- a new step is created: a Command runs `create`; a CopyToRemote copies its file over SFTP;
+- a new step is created: a Command runs `create` (over SSH, or on this machine in the program's
+  folder with `/bin/sh -c` for a local one); a CopyToRemote copies its file over SFTP;
 - a step whose `triggers` changed is replaced (replaceOnChanges in pulumi-command 1.2.1): with
   `delete_before_replace` the old `delete` runs first, otherwise the new one is created first
   and the old one deleted at the end;
@@ -25,15 +29,21 @@ Nothing here knows a command string: each comes from the registration, so a chan
 import dataclasses
 import graphlib
 import hashlib
+import json
+import os
 import pathlib
+import re
+import subprocess
 import time
 from collections.abc import Callable
 
-from program_mocks import Run, unwrap
-from rehearsal.ssh import CommandFailed, Connection, SshClient
+from program_mocks import LOCAL_COMMAND, Run, stdout_mark, unwrap
+from rehearsal.ssh import COMMAND_TIMEOUT, CommandFailed, Connection, SshClient
 
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
+STEP_TYPES = (COMMAND, COPY, LOCAL_COMMAND)
+MARK = re.compile(re.escape(stdout_mark("@")).replace("@", "([^<>]+)"))
 # Inputs the provider reads when it runs a Command; any change of these is an update.
 COMMAND_INPUTS = ("create", "update", "delete", "stdin", "logging", "connection", "environment")
 
@@ -81,7 +91,7 @@ def steps_of(run: Run, project_dir: pathlib.Path) -> list[Step]:
     steps = []
     for urn in graph.static_order():
         resource = by_urn[urn]
-        if resource.type not in (COMMAND, COPY):
+        if resource.type not in STEP_TYPES:
             continue
         inputs = unwrap(resource.inputs)
         source = source_hash = ""
@@ -146,16 +156,36 @@ class Engine:
         self.pause_scale = 1.0
         # urn -> (the step as last applied, its stdout)
         self.state: dict[str, tuple[Step, str]] = {}
+        # Where local commands run: the program's folder of the last `up`.
+        self.project_dir = pathlib.Path(".")
+
+    def _resolved(self, step: Step) -> Step:
+        """`step` with each earlier step's output mark replaced by what that step printed."""
+        printed = {s.name: stdout for s, stdout in self.state.values()}
+
+        def real(match: re.Match) -> str:
+            if match[1] not in printed:
+                raise RuntimeError(f"{step.name} needs the output of {match[1]}, not run yet")
+            return printed[match[1]]
+
+        text = json.dumps(step.inputs)
+        if not MARK.search(text):
+            return step
+        # Replaced in the decoded strings, so an output's quotes and newlines stay intact.
+        inputs = json.loads(text, object_hook=lambda d: {k: _fill(v, real) for k, v in d.items()})
+        return dataclasses.replace(step, inputs=inputs)
 
     def up(self, run: Run, project_dir: pathlib.Path) -> list[Record]:
         """Applies one program run (made in `project_dir`); returns what ran. Raises
         CommandFailed like `pulumi up`. A delete whose `deleted_with` resource is still in
         the program runs; one whose resource left is skipped."""
         new_steps = steps_of(run, project_dir)
+        self.project_dir = project_dir
         alive = {r.urn for r in run.resources}
         records: list[Record] = []
         pending_deletes: list[tuple[Step, str]] = []
         for step in new_steps:
+            step = self._resolved(step)
             previous = self.state.get(step.urn)
             if previous is None:
                 records.append(self._apply(step, "create", None))
@@ -192,6 +222,10 @@ class Engine:
     def _apply(self, step: Step, action: str, previous: tuple[Step, str] | None) -> Record:
         started = time.monotonic()
         self.say(f"  {action:<20} {step.name}")
+        if step.type == LOCAL_COMMAND:
+            stdout = _run_local(step, action, self.project_dir)
+            self.state[step.urn] = (step, stdout)
+            return Record(step.name, action, time.monotonic() - started, 0)
         with SshClient(step.connection, self.pause_scale) as client:
             if step.type == COPY:
                 old = previous[0] if previous else None
@@ -232,6 +266,38 @@ class Engine:
             )
             sessions = client.dials
         return Record(old.name, action, time.monotonic() - started, sessions, result.stdout)
+
+
+def _fill(value, real: Callable[[re.Match], str]):
+    if isinstance(value, str):
+        return MARK.sub(real, value)
+    if isinstance(value, list):
+        return [_fill(v, real) for v in value]
+    return value
+
+
+def _run_local(step: Step, action: str, project_dir: pathlib.Path) -> str:
+    """A local Command as pulumi-command runs it: `/bin/sh -c` in the program's folder, with
+    the provider's environment plus the step's, stdin from the step."""
+    command = step.inputs.get("create")
+    if action == "update" and step.inputs.get("update"):
+        command = step.inputs["update"]
+    done = subprocess.run(
+        ["/bin/sh", "-c", command],
+        cwd=project_dir,
+        input=step.inputs.get("stdin") or "",
+        env={**os.environ, **(step.inputs.get("environment") or {})},
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+    )
+    if done.returncode != 0:
+        raise CommandFailed(
+            f"exit status {done.returncode}: running {command!r}:\n{done.stdout}{done.stderr}",
+            done.returncode,
+            done.stdout + done.stderr,
+        )
+    return done.stdout
 
 
 __all__ = ["CommandFailed", "Engine", "Record", "Step", "steps_of"]

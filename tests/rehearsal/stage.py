@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 
 import pytest
 from program_mocks import CloudAnswers, Run, run_program
+from rehearsal import firewall
 from rehearsal.engine import Engine, Record
 from rehearsal.jitsi_repo.build import build_repository
 from rehearsal.machine.vm import Vm
@@ -150,6 +151,8 @@ class Stage:
             # Debian's own Prosody: Prosody's repository is not reachable from here.
             "jitsi:prosodyAptSource": "system",
             "jitsi:sshSourceRanges": json.dumps([f"{self.vm.host_address}/32"]),
+            # Until the rehearsal models the firewall (work in progress).
+            "jitsi:outsideProof": "false",
         }
         config.update(more)
         return config, ["jitsi:moderators"]
@@ -217,6 +220,10 @@ class Stage:
 
         `host_key`: the key the guest attributes publish instead of the machine's own."""
         run = self.program(config, checkout, host_key)
+        # The cloud puts the firewall rules in place before anything reaches the VM.
+        tags = run.named("host-vm").inputs["tags"]
+        rules = firewall.registered(run, tags) + firewall.DEFAULT_NETWORK + firewall.HAND_MADE
+        firewall.apply(self.vm.name, firewall.ruleset(rules))
         report = self._measured(lambda: self.engine.up(run, checkout or self.project))
         # The user keeps a config that deployed; one that failed is what they change back.
         self.moderators = json.loads(config[0]["jitsi:moderators"])
