@@ -15,6 +15,7 @@ import pulumi
 import config_rules as rules
 from config_ingress import IngressRule, extra_ingress
 from config_rules import ConfigError
+from config_videobridges import BridgePool, videobridges
 
 MODERATORS = "jitsi:moderators"
 
@@ -50,8 +51,10 @@ DEFAULTS: dict[str, object] = {
     "jitsi:jitsiAptKey": "",
     "jitsi:prosodyAptSource": "",
     "jitsi:prosodyAptKey": "",
+    "jitsi:version": "stable",
     "jitsi:extraIngress": [],
     "jitsi:outsideProof": True,
+    "jitsi:videobridges": {},
 }
 
 # Keys whose values are JSON (objects and lists) rather than plain text, each with the command
@@ -64,6 +67,7 @@ _STRUCTURED = {
     "jitsi:sshSourceRanges": "pulumi config set --path 'jitsi:sshSourceRanges[0]' 203.0.113.7/32",
     "jitsi:labels": "pulumi config set --path 'jitsi:labels.team' video",
     "jitsi:extraIngress": "pulumi config set --path 'jitsi:extraIngress[0].name' monitoring",
+    "jitsi:videobridges": "pulumi config set --path 'jitsi:videobridges.max' 4",
 }
 KEYS = (
     "gcp:project",
@@ -87,8 +91,10 @@ KEYS = (
     "jitsi:jitsiAptKey",
     "jitsi:prosodyAptSource",
     "jitsi:prosodyAptKey",
+    "jitsi:version",
     "jitsi:extraIngress",
     "jitsi:outsideProof",
+    "jitsi:videobridges",
 )
 
 
@@ -140,10 +146,14 @@ class StackConfig:
     ssh_user: str
     # Where apt gets Jitsi and Prosody; None: the installer's defaults (the projects' own).
     apt: AptSources = dataclasses.field(default_factory=AptSources)
+    # The jitsi-meet release to have installed, or "stable": the newest at the first install.
+    jitsi_version: str = "stable"
     # Openings beyond the program's own (web, media, TURN, SSH); everything else is denied.
     extra_ingress: tuple[IngressRule, ...] = ()
     # Prove the deployment from the deployer's machine too, at the end of `up`.
     outside_proof: bool = True
+    # A pool of videobridges beside this VM; None: this VM's own bridge alone.
+    videobridges: BridgePool | None = None
 
     @property
     def image_family(self) -> str:
@@ -243,7 +253,7 @@ def validate(raw: Mapping[str, object], moderators_secret: bool) -> StackConfig:
         generated_moderators=generated,
         lets_encrypt_email=None if email is None else rules.email("jitsi:letsEncryptEmail", email),
         dns_zone=dns_zone,
-        ssh_source_ranges=rules.ssh_source_ranges(
+        ssh_source_ranges=rules.ipv4_ranges(
             "jitsi:sshSourceRanges", value["jitsi:sshSourceRanges"]
         ),
         machine_type=rules.machine_type("jitsi:machineType", value["jitsi:machineType"]),
@@ -254,8 +264,10 @@ def validate(raw: Mapping[str, object], moderators_secret: bool) -> StackConfig:
         labels=types.MappingProxyType(rules.labels("jitsi:labels", value["jitsi:labels"])),
         ssh_user=rules.unix_user("jitsi:sshUser", value["jitsi:sshUser"]),
         apt=_apt_sources(value),
+        jitsi_version=rules.jitsi_version("jitsi:version", value["jitsi:version"]),
         extra_ingress=extra_ingress(value["jitsi:extraIngress"]),
         outside_proof=rules.boolean("jitsi:outsideProof", value["jitsi:outsideProof"]),
+        videobridges=videobridges(value["jitsi:videobridges"]),
     )
 
 

@@ -5,10 +5,9 @@ The program denies every other ingress to its VM, so anything more must be decla
 """
 
 import dataclasses
-import ipaddress
 import re
 
-from config_rules import ConfigError
+from config_rules import ConfigError, ipv4_ranges
 
 KEY = "jitsi:extraIngress"
 EXAMPLE = (
@@ -70,7 +69,7 @@ def _rule(index: int, item: object) -> IngressRule:
     description = item.get("description", "")
     if not isinstance(description, str) or len(description) > 200:
         raise ConfigError(f"{where}.description must be text of at most 200 characters")
-    sources = _sources(where, item.get("sourceRanges"))
+    sources = ipv4_ranges(f"{where}.sourceRanges", item.get("sourceRanges"))
     return IngressRule(name, protocol, ports, sources, description)
 
 
@@ -92,24 +91,4 @@ def _ports(where: str, protocol: str, ports: object) -> tuple[str, ...]:
                 f"'9100-9102': {example}"
             )
         out.append(str(port))
-    return tuple(out)
-
-
-def _sources(where: str, ranges: object) -> tuple[str, ...]:
-    example = f"pulumi config set --path '{where}.sourceRanges[0]' 10.0.0.5/32"
-    if not isinstance(ranges, list) or not ranges:
-        raise ConfigError(f"{where}.sourceRanges must list who may connect (IPv4 CIDRs): {example}")
-    out = []
-    for item in ranges:
-        try:
-            network = ipaddress.ip_network(item, strict=True) if isinstance(item, str) else None
-        except ValueError:
-            network = None
-        # The VM has an IPv4 address only; a rule holds one address family anyway.
-        if not isinstance(network, ipaddress.IPv4Network):
-            raise ConfigError(
-                f"{where}.sourceRanges: {item!r} is not an IPv4 CIDR such as '10.0.0.5/32' "
-                f"(host bits zero): {example}"
-            )
-        out.append(str(network))
     return tuple(out)

@@ -153,7 +153,7 @@ def machine_type(key: str, value: object) -> str:
     return value
 
 
-def ssh_source_ranges(key: str, value: object) -> tuple[str, ...]:
+def ipv4_ranges(key: str, value: object) -> tuple[str, ...]:
     example = f"pulumi config set --path '{key}[0]' 203.0.113.0/24"
     if not isinstance(value, list) or not value:
         raise ConfigError(f"{key} must be a non-empty list of IPv4 CIDRs: {example}")
@@ -238,3 +238,18 @@ def key_url(key: str, value: object, source_key: str) -> str:
             f"pulumi config set {key} {example}"
         )
     return value
+
+
+# A jitsi-meet package version as apt shows it ([epoch:]upstream[-revision]); the installer
+# (scripts/install_jitsi/version.sh) accepts the same.
+_JITSI_VERSION = re.compile(r"(?:[0-9]+:)?[0-9](?:[A-Za-z0-9.+~-]*[A-Za-z0-9.+~])?")
+
+
+def jitsi_version(key: str, value: object) -> str:
+    if value == "stable" or (isinstance(value, str) and _JITSI_VERSION.fullmatch(value)):
+        return value
+    raise ConfigError(
+        f"{key} must be a jitsi-meet package version such as '2.0.10590-1' (on the VM: "
+        f"apt-cache madison jitsi-meet), or 'stable' (got {value!r}): "
+        f"pulumi config set {key} 2.0.10590-1"
+    )

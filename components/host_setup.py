@@ -22,11 +22,19 @@ class HostSetupArgs:
     # Must exist before anything runs on the VM: firewall rules (SSH, and port 80 for
     # Let's Encrypt) and the DNS record Let's Encrypt resolves.
     ready_after: Sequence[pulumi.Resource]
+    # The jitsi-meet release to have, or "stable" (the installer's default: the newest at the
+    # first install, never moved later).
+    jitsi_version: str = "stable"
 
 
 class HostSetup(pulumi.ComponentResource):
     # The last step; moderator accounts need the secured domain.
     secured: command.remote.Command
+    # {package: version} the install step's last run found on the VM.
+    versions: pulumi.Output[dict]
+    # The same as one line of NAME=VERSION words: a trigger for what must run again after
+    # the packages changed.
+    release: pulumi.Output[str]
 
     def __init__(self, name: str, args: HostSetupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jitsi:site:HostSetup", name, None, opts)
@@ -61,6 +69,10 @@ class HostSetup(pulumi.ComponentResource):
         ]
         if args.lets_encrypt_email:
             install_words += ["--letsencrypt-email", args.lets_encrypt_email]
+        if args.jitsi_version != "stable":
+            # A new release on the command line moves the installed one in place (an update
+            # of this step, which runs its create again).
+            install_words += ["--jitsi-version", args.jitsi_version]
         install_words += args.apt.installer_options()
         installed = command.remote.Command(
             f"{name}-install",
@@ -70,14 +82,42 @@ class HostSetup(pulumi.ComponentResource):
             triggers=host.triggers("install_jitsi"),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[uploaded]),
         )
+        self.release = installed.stdout.apply(_release_key)
         secure_words = ["sudo", "python3", "-B", host.script("secure_domain")]
         secure_words += ["--domain", args.domain, "--guest-domain", args.guest_domain]
         self.secured = command.remote.Command(
             f"{name}-secure",
             connection=host.connection,
             create=command_line(*secure_words),
-            # A re-run install may rewrite the files secure_domain edits: secure again.
-            triggers=host.triggers("install_jitsi", "secure_domain", "shared"),
+            # Packages that changed may have rewritten the files secure_domain edits (their
+            # maintainer scripts do on upgrades): secure again after every change of the
+            # installed versions, and after a re-run of a changed installer.
+            triggers=[*host.triggers("install_jitsi", "secure_domain", "shared"), self.release],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[installed]),
         )
-        self.register_outputs({"secured": self.secured.stdout})
+        self.versions = installed.stdout.apply(installed_versions)
+        self.register_outputs({"secured": self.secured.stdout, "versions": self.versions})
+
+
+# The installer ends every run with this line and one "  NAME VERSION" line per installed
+# package (scripts/install_jitsi/README.md); those lines depend on the packages alone.
+VERSIONS_HEADER = "Installed packages:"
+
+
+def installed_versions(stdout: str | None) -> dict[str, str]:
+    """{package: version} from the install step's output: what its last run found on the VM."""
+    lines = (stdout or "").splitlines()
+    if VERSIONS_HEADER not in lines:
+        return {}
+    versions = {}
+    for line in lines[len(lines) - lines[::-1].index(VERSIONS_HEADER) :]:
+        name, _, version = line.strip().partition(" ")
+        if not line.startswith("  ") or not version:
+            break
+        versions[name] = version
+    return versions
+
+
+def _release_key(stdout: str | None) -> str:
+    """The installed versions as one line of apt's NAME=VERSION words, for a trigger."""
+    return " ".join(f"{p}={v}" for p, v in sorted(installed_versions(stdout).items()))

@@ -24,6 +24,45 @@ DENY_PRIORITY = 1
 
 
 @dataclasses.dataclass(frozen=True)
+class Scope:
+    """Where a set of rules lives: the project, the network, and the tag they target."""
+
+    project: str
+    network: str
+    tag: str
+    parent: pulumi.Resource
+    # What every rule's description starts with.
+    label: str = "Jitsi Meet"
+
+    def rule(self, name: str, description: str, priority: int, **match) -> gcp.compute.Firewall:
+        """An ingress rule for the tagged VMs only."""
+        return gcp.compute.Firewall(
+            name,
+            project=self.project,
+            network=self.network,
+            direction="INGRESS",
+            priority=priority,
+            description=f"{self.label}: {description}",
+            target_tags=[self.tag],
+            opts=pulumi.ResourceOptions(parent=self.parent),
+            **match,
+        )
+
+    def deny_everything_else(self, name: str) -> list[gcp.compute.Firewall]:
+        """All other ingress, from anywhere: one rule per address family (a rule holds one)."""
+        return [
+            self.rule(
+                f"{name}-{suffix}",
+                "deny what the program does not open",
+                DENY_PRIORITY,
+                denies=[gcp.compute.FirewallDenyArgs(protocol="all")],
+                source_ranges=[source],
+            )
+            for suffix, source in (("deny-all", ANYWHERE), ("deny-all-v6", ANYWHERE_V6))
+        ]
+
+
+@dataclasses.dataclass(frozen=True)
 class NetworkArgs:
     project: str
     region: str
@@ -54,37 +93,19 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
 
+        scope = Scope(args.project, args.network, args.target_tag, self)
+
         def ingress(suffix: str, description: str, allows: dict[str, list[str]], sources):
             """An allow rule for this deployment's VM only (its network tag)."""
-            return gcp.compute.Firewall(
+            return scope.rule(
                 f"{name}-{suffix}",
-                project=args.project,
-                network=args.network,
-                direction="INGRESS",
-                priority=ALLOW_PRIORITY,
-                description=f"Jitsi Meet: {description}",
+                description,
+                ALLOW_PRIORITY,
                 allows=[
                     gcp.compute.FirewallAllowArgs(protocol=protocol, ports=ports or None)
                     for protocol, ports in allows.items()
                 ],
                 source_ranges=list(sources),
-                target_tags=[args.target_tag],
-                opts=child,
-            )
-
-        def deny_all(suffix: str, source: str):
-            """Every other ingress, from anywhere (a rule holds one address family)."""
-            return gcp.compute.Firewall(
-                f"{name}-{suffix}",
-                project=args.project,
-                network=args.network,
-                direction="INGRESS",
-                priority=DENY_PRIORITY,
-                description="Jitsi Meet: deny what the program does not open",
-                denies=[gcp.compute.FirewallDenyArgs(protocol="all")],
-                source_ranges=[source],
-                target_tags=[args.target_tag],
-                opts=child,
             )
 
         web = ingress(
@@ -131,7 +152,7 @@ class Network(pulumi.ComponentResource):
                     f"{','.join(rule.ports) or ''} to the whole Internet (0.0.0.0/0)",
                     resource=self,
                 )
-        denies = [deny_all("deny-all", ANYWHERE), deny_all("deny-all-v6", ANYWHERE_V6)]
+        denies = scope.deny_everything_else(name)
         self.address = ip.address
         self.firewalls = [web, turn, ssh, *extra, *denies]
         self.register_outputs({"address": self.address})

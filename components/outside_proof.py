@@ -42,6 +42,8 @@ class OutsideProofArgs:
     after: list[pulumi.Resource]
     # The folders the proof on the VM re-runs for: this one re-runs for them too.
     tools: tuple[str, ...]
+    # The installed packages (HostSetup.release): a new release is proven again.
+    release: pulumi.Input[str] = ""
 
 
 class OutsideProof(pulumi.ComponentResource):
@@ -78,6 +80,7 @@ class OutsideProof(pulumi.ComponentResource):
                 host.instance.instance_id,
                 *(folder_digest(host.scripts_dir, f) for f in args.tools),
                 exposure,
+                args.release,
             ],
             opts=pulumi.ResourceOptions(
                 parent=self,

@@ -14,6 +14,7 @@ from components.network import Network, NetworkArgs
 from components.outside_proof import OutsideProof, OutsideProofArgs
 from components.remote_host import DIAL_ERROR_LIMIT, PER_DIAL_TIMEOUT, RemoteHost
 from components.verification import FOCUS_WAIT, TOOLS, Verification, VerificationArgs
+from components.videobridges import Videobridges, VideobridgesArgs
 from components.vm import JitsiVm, VmArgs
 from config import StackConfig
 
@@ -41,6 +42,8 @@ class JitsiSite(pulumi.ComponentResource):
     # The instance's name and zone, for gcloud (e.g. to start a stopped Spot VM).
     instance_name: pulumi.Output[str]
     zone: pulumi.Output[str]
+    # {package: version} of Jitsi's packages, Prosody and nginx, as the VM reported them.
+    jitsi_versions: pulumi.Output[dict]
 
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jitsi:site:Site", name, None, opts)
@@ -111,10 +114,30 @@ class JitsiSite(pulumi.ComponentResource):
         setup = HostSetup(
             f"{name}-setup",
             HostSetupArgs(
-                host, self.domain, self.guest_domain, cfg.lets_encrypt_email, cfg.apt, ready_after
+                host,
+                self.domain,
+                self.guest_domain,
+                cfg.lets_encrypt_email,
+                cfg.apt,
+                ready_after,
+                jitsi_version=cfg.jitsi_version,
             ),
             child,
         )
+        if cfg.videobridges:
+            Videobridges(
+                f"{name}-bridges",
+                VideobridgesArgs(
+                    cfg,
+                    self.domain,
+                    signalling_tag=tag,
+                    signalling_address=vm.instance.network_interfaces[0].network_ip,
+                    host=host,
+                    after=setup.secured,
+                    bridge_tag=network_tag(f"{name}-bridges", pulumi.get_stack()),
+                ),
+                child,
+            )
         accounts = ModeratorAccounts(
             f"{name}-moderator",
             ModeratorAccountsArgs(
@@ -125,7 +148,12 @@ class JitsiSite(pulumi.ComponentResource):
         verified = Verification(
             f"{name}-verify",
             VerificationArgs(
-                host, self.domain, self.guest_domain, accounts.credentials, accounts.synced
+                host,
+                self.domain,
+                self.guest_domain,
+                accounts.credentials,
+                accounts.synced,
+                release=setup.release,
             ),
             child,
         )
@@ -147,6 +175,7 @@ class JitsiSite(pulumi.ComponentResource):
                     focus_wait=FOCUS_WAIT,
                     after=[verified.step, *ready_after],
                     tools=TOOLS,
+                    release=setup.release,
                 ),
                 child,
             )
@@ -158,6 +187,7 @@ class JitsiSite(pulumi.ComponentResource):
         self.host_key = pulumi.Output.concat(self.ip, " ", vm.host_key)
         self.instance_name = vm.instance.name
         self.zone = vm.instance.zone
+        self.jitsi_versions = setup.versions
         # ssh takes options after the destination too; StrictHostKeyChecking=yes: that key or
         # nothing, never "add it and go on".
         # The key goes to ~/.ssh, one file per stack, never into the checkout, where a commit

@@ -23,6 +23,8 @@ class VerificationArgs:
     credentials: pulumi.Input[dict]
     # The last account step.
     after: pulumi.Resource
+    # The installed packages (HostSetup.release): a new release is proven again.
+    release: pulumi.Input[str] = ""
 
 
 class Verification(pulumi.ComponentResource):
@@ -43,13 +45,15 @@ class Verification(pulumi.ComponentResource):
         # fail the deployment rather than skip the one check that proves jicofo's side.
         words = ["python3", "-B", host.script("verify_auth"), "--domain", args.domain]
         words += ["--guest-domain", args.guest_domain, "--insecure", "--focus-wait", FOCUS_WAIT]
+        # The web client logs in over WebSocket today, older clients and tools over BOSH.
+        words += ["--transports", "bosh,websocket"]
         verified = command.remote.Command(
             f"{name}-auth",
             connection=host.connection,
             create=command_line(*words),
             # A changed moderator set or password changes stdin, which runs the proof again.
             stdin=credentials_json(args.credentials),
-            triggers=host.triggers(*TOOLS),
+            triggers=[*host.triggers(*TOOLS), args.release],
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[args.after],

@@ -3,7 +3,9 @@
 It answers the `conference` IQ the way jicofo does with XMPP authentication on: a requester whose
 JID is not on the login domain gets `not-authorized` for a new room; one on the login domain must
 send a `machine-uid` (else `not-acceptable`) and gets a result. `accept_everyone=True` imitates a
-jicofo without authentication, which the probe must catch; `silent=True` one that never answers.
+jicofo without authentication, which the probe must catch; `silent=True` one that never answers;
+`refuse_guests_with` names another error for a guest, which the probe must not take for jicofo's
+authentication at work. A `login_domain` other than the users' is jicofo with a wrong login-url.
 """
 
 import hashlib
@@ -23,6 +25,7 @@ class FocusComponent:
         self.login_domain = login_domain
         self.accept_everyone = accept_everyone
         self.silent = False
+        self.refuse_guests_with = "not-authorized"
         self.requests: list[tuple[str, str]] = []  # (requester, answer) for the test to inspect
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -86,7 +89,7 @@ class FocusComponent:
         elif self.accept_everyone:
             answer = "result"
         elif domain != self.login_domain:
-            answer = "not-authorized"
+            answer = self.refuse_guests_with
         elif not conference.get("machine-uid"):
             answer = "not-acceptable"
         else:

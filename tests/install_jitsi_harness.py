@@ -18,8 +18,10 @@ from support import ROOT, SCRIPTS
 
 STUBS = ROOT / "tests" / "install_stubs"
 STUB_COMMANDS = (
+    "apt-cache",
     "apt-get",
     "apt-key",
+    "apt-mark",
     "cloud-init",
     "curl",
     "debconf-set-selections",
@@ -27,6 +29,27 @@ STUB_COMMANDS = (
     "hostnamectl",
 )
 STUB_VERSION = "2.0.10314-1"
+NEWER = "2.0.10590-1"
+# Releases of the pretend repository: jitsi-meet's version -> the versions it pins its parts at,
+# each part numbered on its own as upstream's are (these numbers are made up).
+RELEASES = {
+    STUB_VERSION: {
+        "jitsi-videobridge2": "2.3-219-gb5fbe618-1",
+        "jicofo": "1.0-1135-1",
+        "jitsi-meet-web": "1.0.8542-1",
+        "jitsi-meet-web-config": "1.0.8542-1",
+        "jitsi-meet-prosody": "1.0.8542-1",
+        "jitsi-meet-turnserver": "1.0.8542-1",
+    },
+    NEWER: {
+        "jitsi-videobridge2": "2.3-240-g3f4c1e7d-1",
+        "jicofo": "1.0-1140-1",
+        "jitsi-meet-web": "1.0.8792-1",
+        "jitsi-meet-web-config": "1.0.8792-1",
+        "jitsi-meet-prosody": "1.0.8792-1",
+        "jitsi-meet-turnserver": "1.0.8792-1",
+    },
+}
 SYSTEMS = {
     "bookworm": ("debian", "12"),
     "trixie": ("debian", "13"),
@@ -57,7 +80,13 @@ class Result:
 class Machine:
     """A temporary root that looks like a fresh VM of one Debian/Ubuntu release."""
 
-    def __init__(self, base: Path, codename: str = "bookworm", cloud_init: bool = True):
+    def __init__(
+        self,
+        base: Path,
+        codename: str = "bookworm",
+        cloud_init: bool = True,
+        offered: tuple[str, ...] = (STUB_VERSION,),
+    ):
         self.root = base / "root"
         self.bin = base / "bin"
         self.state = base / "state"
@@ -79,6 +108,20 @@ class Machine:
             if command != "cloud-init" or cloud_init:
                 (self.bin / command).symlink_to(STUBS / command)
         self.log.touch()
+        self.offer(*offered)
+
+    def offer(self, *versions: str) -> None:
+        """What the pretend repository holds from now on: these releases, newest first (only
+        those in RELEASES can be installed)."""
+        show = self.state / "show"
+        shutil.rmtree(show, ignore_errors=True)
+        show.mkdir()
+        madison = ""
+        for version in versions:
+            madison += f" jitsi-meet | {version} | https://download.jitsi.org stable/ Packages\n"
+            if version in RELEASES:
+                (show / f"jitsi-meet={version}").write_text(control_record(version))
+        (self.state / "madison").write_text(madison)
 
     def write(self, relative: str, text: str) -> None:
         path = self.root / relative
@@ -133,6 +176,24 @@ class Machine:
             time.monotonic() - started,
             self.calls()[before:],
         )
+
+
+def control_record(version: str) -> str:
+    """apt-cache show jitsi-meet=VERSION, laid out as upstream's (jitsi-meet-debian-meta's
+    control-tmpl): the bridge in Pre-Depends, the rest in a folded Depends, the TURN server
+    recommended."""
+    parts = RELEASES[version]
+    depends = ",\n ".join(
+        f"{p} (= {parts[p]})"
+        for p in ("jicofo", "jitsi-meet-web", "jitsi-meet-web-config", "jitsi-meet-prosody")
+    )
+    return (
+        f"Package: jitsi-meet\nVersion: {version}\nArchitecture: all\n"
+        f"Pre-Depends: jitsi-videobridge2 (= {parts['jitsi-videobridge2']})\n"
+        f"Depends: {depends}\n"
+        f"Recommends: jitsi-meet-turnserver (= {parts['jitsi-meet-turnserver']}) | apache2\n"
+        "Description: WebRTC JavaScript video conferences\n\n"
+    )
 
 
 def split4(line: str) -> tuple[str, str, str, str]:

@@ -75,8 +75,9 @@ def remove_moderator(server: ProsodyServer, user: str) -> subprocess.CompletedPr
 def stored_files(server: ProsodyServer, with_housekeeping: bool = False) -> dict[str, bytes]:
     """The files Prosody keeps under its data path (accounts, roles, ...), by name.
 
-    Prosody 13 rewrites <host>/cron.dat on its own schedule; that is left out unless asked for,
-    so "nothing changed" compares only what the tool could have changed.
+    Prosody 13 rewrites <host>/cron.dat on its own schedule (through a temporary cron.dat~);
+    those are left out unless asked for, so "nothing changed" compares only what the tool could
+    have changed.
     """
     data = server.host_dir / "data"
     return {
@@ -84,7 +85,7 @@ def stored_files(server: ProsodyServer, with_housekeeping: bool = False) -> dict
         for p in sorted(data.rglob("*"))
         if p.is_file()
         and "plugins" not in p.relative_to(data).parts
-        and (with_housekeeping or p.name != "cron.dat")
+        and (with_housekeeping or p.name not in ("cron.dat", "cron.dat~"))
     }
 
 

@@ -95,6 +95,8 @@ class CloudAnswers:
     other_host_keys: tuple[str, ...] = (ECDSA_HOST_KEY,)
     # Reads of the guest attributes that find nothing before the agent has written them.
     host_key_delay: int = 0
+    # The VM's internal address, which the videobridges connect to.
+    internal_address: str = "10.128.0.2"
 
 
 class _Mocks(mocks.Mocks):
@@ -113,11 +115,19 @@ class _Mocks(mocks.Mocks):
             # A preview of a new VM knows neither (left out, they are unknown).
             outputs["instanceId"] = self.answers.instance_id
             outputs["name"] = f"{args.name}-{self.answers.instance_id[:7]}"
+            nic = args.inputs["networkInterfaces"][0]
+            outputs["networkInterfaces"] = [{**nic, "networkIp": self.answers.internal_address}]
         elif args.typ == "gcp:compute/disk:Disk":
             outputs["selfLink"] = (
                 f"https://www.googleapis.com/compute/v1/projects/{args.inputs['project']}/zones/"
                 f"{args.inputs['zone']}/disks/{args.name}-disk"
             )
+        elif args.typ == "gcp:serviceaccount/account:Account":
+            outputs["email"] = (
+                f"{args.inputs['accountId']}@{args.inputs['project']}.iam.gserviceaccount.com"
+            )
+        elif args.typ == "gcp:compute/instanceTemplate:InstanceTemplate":
+            outputs["selfLinkUnique"] = f"{args.name}-template?uniqueId=4711"
         elif args.typ == "tls:index/privateKey:PrivateKey":
             outputs["publicKeyOpenssh"] = self.answers.public_key
             outputs["privateKeyOpenssh"] = self.answers.private_key
@@ -267,6 +277,7 @@ FAKE_SCRIPTS = (
     "moderators/__main__.py",
     "verify_auth/__main__.py",
     "certificate/__main__.py",
+    "bridge_account/__main__.py",
     "shared/configjs.py",
     "moderator.py",
 )

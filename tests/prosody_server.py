@@ -6,6 +6,8 @@ prosodyctl, the project's scripts) runs chrooted into it, so the scripts meet th
 Python of a Debian 13 server. Paths handed to those commands are paths inside the root.
 """
 
+import contextlib
+import fcntl
 import os
 import pathlib
 import pwd
@@ -20,6 +22,12 @@ from support import SCRIPTS, require
 
 PLUGINS = pathlib.Path(__file__).resolve().parent / "prosody_plugins"
 START_TIMEOUT = 15.0
+# How long a server waits for the Prosody 13 root's lock: a run started at the same time may be
+# building the root (about a minute on a fresh machine).
+ROOT_LOCK_TIMEOUT = 600.0
+# Ports are picked free, then bound by Prosody a moment later; another test run may take one in
+# between. Prosody then logs the failure and keeps running: the start is tried again on new ports.
+START_ATTEMPTS = 3
 
 
 def free_port() -> int:
@@ -35,6 +43,42 @@ def prosody13_root() -> pathlib.Path:
         (root / ".ready").exists(), f"no Prosody 13 root at {root} (bash tests/run.sh builds it)"
     )
     return root
+
+
+def _share_root(root: pathlib.Path) -> int:
+    """A shared lock on ROOT.lock, held while a server uses the root: make_prosody13_root.sh
+    replaces a root only under the exclusive one. Returns the lock's descriptor."""
+    fd = os.open(f"{root}.lock", os.O_RDONLY | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + ROOT_LOCK_TIMEOUT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise TimeoutError(f"{root} stayed locked for {ROOT_LOCK_TIMEOUT:.0f} s") from None
+            time.sleep(0.2)
+
+
+def _listening_sockets(port: int) -> set[str]:
+    """The socket inodes listening on 127.0.0.1:port, from the kernel's own table."""
+    found = set()
+    for line in pathlib.Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":  # 0A: LISTEN
+            found.add(fields[9])
+    return found
+
+
+def _sockets_of(pid: int) -> set[str]:
+    sockets = set()
+    for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                sockets.add(target[len("socket:[") : -1])
+    return sockets
 
 
 def _prosody_ids(root: pathlib.Path | None) -> tuple[int, int]:
@@ -59,13 +103,15 @@ class ProsodyServer:
         require(root is not None or shutil.which("prosody") is not None, "prosody is not installed")
         require(os.geteuid() == 0, "running Prosody as its own user needs root")
         self.root = root
+        # Held until stop(): no rebuild may replace the root under a running server.
+        self._root_lock = _share_root(root) if root is not None else None
         self.uid, self.gid = _prosody_ids(root)
         tmp_parent = root / "tmp" if root else None
         # Not pytest's tmp_path: that is private to root, and Prosody runs as its own user.
         self.host_dir = pathlib.Path(tempfile.mkdtemp(prefix="prosody-test-", dir=tmp_parent))
         self.host_dir.chmod(0o755)
         self.dir = self.inside(self.host_dir)
-        self.c2s_port, self.component_port, self.http_port = free_port(), free_port(), free_port()
+        self._pick_ports()
         self.config = f"{self.dir}/prosody.cfg.lua"
         self.scripts = self._install_scripts()
         self._write_config(site_config)
@@ -84,11 +130,20 @@ class ProsodyServer:
         shutil.copytree(SCRIPTS, copy, ignore=shutil.ignore_patterns("__pycache__"))
         return self.inside(copy)
 
+    def _pick_ports(self) -> None:
+        self.c2s_port, self.component_port, self.http_port = free_port(), free_port(), free_port()
+
     def _write_config(self, site_config: str) -> None:
         data = self.host_dir / "data"
         shutil.copytree(PLUGINS, data / "plugins")
         (self.host_dir / "certs").mkdir()
         (self.host_dir / "site.cfg.lua").write_text(site_config)
+        self._write_main_config()
+        # Prosody writes its pid, log and data here, as its own user.
+        for path in [self.host_dir, *self.host_dir.rglob("*")]:
+            os.chown(path, self.uid, self.gid)
+
+    def _write_main_config(self) -> None:
         (self.host_dir / "prosody.cfg.lua").write_text(
             f"""-- Written by the test harness: loopback ports, private data, then the site file.
 pidfile = "{self.dir}/prosody.pid"
@@ -113,9 +168,6 @@ modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "admin_shell"
 Include "{self.dir}/site.cfg.lua"
 """
         )
-        # Prosody writes its pid, log and data here, as its own user.
-        for path in [self.host_dir, *self.host_dir.rglob("*")]:
-            os.chown(path, self.uid, self.gid)
 
     def command(self, argv: list[str]) -> list[str]:
         """argv as run as root on this server's system (chrooted for Prosody 13)."""
@@ -133,6 +185,18 @@ Include "{self.dir}/site.cfg.lua"
         return self.run(["prosodyctl", "--config", self.config, *args], stdin=stdin)
 
     def start(self) -> "ProsodyServer":
+        for _ in range(START_ATTEMPTS):
+            self._launch()
+            if self._owns_its_ports():
+                return self
+            # What answered is another process (another test run's server): new ports.
+            self._end_process()
+            self._pick_ports()
+            self._write_main_config()
+        self.stop()
+        raise RuntimeError(f"prosody found its ports taken {START_ATTEMPTS} times: {self.log()}")
+
+    def _launch(self) -> None:
         if self.root is None:
             drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups"]
             argv = [*drop, "prosody", "--config", self.config, "-F"]
@@ -150,10 +214,17 @@ Include "{self.dir}/site.cfg.lua"
             if self.process.poll() is not None:
                 raise RuntimeError(f"prosody exited with {self.process.returncode}: {self.log()}")
             if self._listening(self.c2s_port) and self._listening(self.http_port):
-                return self
+                return
             time.sleep(0.05)
         self.stop()
         raise TimeoutError(f"prosody did not listen within {START_TIMEOUT}s: {self.log()}")
+
+    def _owns_its_ports(self) -> bool:
+        """Whether every listener on this server's ports is this Prosody (setpriv, chroot and
+        env exec it: the process started is Prosody itself)."""
+        ours = _sockets_of(self.process.pid)
+        ports = (self.c2s_port, self.component_port, self.http_port)
+        return all(_listening_sockets(port) <= ours for port in ports)
 
     @staticmethod
     def _listening(port: int) -> bool:
@@ -167,7 +238,7 @@ Include "{self.dir}/site.cfg.lua"
         path = self.host_dir / "prosody.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"
 
-    def stop(self) -> None:
+    def _end_process(self) -> None:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -175,4 +246,10 @@ Include "{self.dir}/site.cfg.lua"
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
+
+    def stop(self) -> None:
+        self._end_process()
         shutil.rmtree(self.host_dir, ignore_errors=True)
+        if self._root_lock is not None:
+            os.close(self._root_lock)
+            self._root_lock = None

@@ -2,7 +2,7 @@
 which answers, and that a second run changes nothing."""
 
 import pytest
-from install_jitsi_harness import STUB_VERSION, SYSTEMS, Machine, make_ca_signed_cert
+from install_jitsi_harness import RELEASES, STUB_VERSION, SYSTEMS, Machine, make_ca_signed_cert
 
 DOMAIN = "meet.example.com"
 EMAIL = "admin@example.com"
@@ -30,11 +30,13 @@ def test_fresh_install_waits_then_adds_repository_preseeds_and_installs(tmp_path
 
     # Repository before the package lists; answers before the install.
     install = first(calls, "apt-get", "install jitsi-meet")
-    # Waits before anything changes: host name, repositories, packages.
-    assert first(calls, "cloud-init", "status --wait") < first(calls, "hostnamectl")
-    assert first(calls, "hostnamectl") < first(calls, "curl") < first(calls, "apt-get")
+    # Waits before anything changes: repositories, host name, packages. The package lists
+    # (the release is checked against them) come before the host name.
+    assert first(calls, "cloud-init", "status --wait") < first(calls, "curl")
+    assert first(calls, "curl") < first(calls, "apt-get")
     assert first(calls, "curl", "download.jitsi.org/jitsi-key.gpg.key") < first(calls, "gpg")
-    assert first(calls, "gpg") < first(calls, "apt-get", "update") < install
+    assert first(calls, "gpg") < first(calls, "apt-get", "update") < first(calls, "hostnamectl")
+    assert first(calls, "hostnamectl") < install
     assert first(calls, "debconf-set-selections") < install
     assert first(calls, "hostnamectl", f"set-hostname {DOMAIN}") < install
 
@@ -91,20 +93,10 @@ def test_progress_lines_are_short_and_end_with_package_versions(tmp_path):
     versions_at = lines.index("Installed packages:")
     for line in lines[:versions_at]:
         assert len(line) <= 80 and line[0].isupper(), line
-    assert lines[versions_at + 1 :] == [
-        f"  {package} {STUB_VERSION}"
-        for package in (
-            "jicofo",
-            "jitsi-meet",
-            "jitsi-meet-prosody",
-            "jitsi-meet-turnserver",
-            "jitsi-meet-web",
-            "jitsi-meet-web-config",
-            "jitsi-videobridge2",
-            "nginx",
-            "prosody",
-        )
-    ]
+    # Each part at the version the release pins, by name (the Pulumi program parses these).
+    versions = {**RELEASES[STUB_VERSION], "jitsi-meet": STUB_VERSION}
+    versions.update(nginx=STUB_VERSION, prosody=STUB_VERSION)
+    assert lines[versions_at + 1 :] == [f"  {p} {v}" for p, v in sorted(versions.items())]
 
 
 def test_letsencrypt_mode_installs_self_signed_then_swaps_in_the_issued_certificate(tmp_path):

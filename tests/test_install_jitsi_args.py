@@ -24,6 +24,18 @@ BAD_ARGUMENTS = {
         "is not an e-mail address",
     ),
     "unknown option": (["--domain", "meet.example.com", "--force"], "unknown argument '--force'"),
+    "release that is not a version": (
+        ["--domain", "meet.example.com", "--jitsi-version", "latest"],
+        "--jitsi-version 'latest' is not a jitsi-meet version such as 2.0.10590-1, nor stable",
+    ),
+    "release with shell metacharacters": (
+        ["--domain", "meet.example.com", "--jitsi-version", "2.0.1-1;reboot"],
+        "is not a jitsi-meet version",
+    ),
+    "release without value": (
+        ["--domain", "meet.example.com", "--jitsi-version"],
+        "--jitsi-version needs a value",
+    ),
     "mirror without key": (
         ["--domain", "meet.example.com", "--jitsi-apt-source", "https://m.example.org stable/"],
         "--jitsi-apt-key '' is not the URL",

@@ -14,9 +14,19 @@ def apt_calls(result):
     return [c for c in result.calls if c.command == "apt-get"]
 
 
-@pytest.mark.parametrize("lock", ["var/lib/dpkg/lock-frontend", "var/lib/apt/lists/lock"])
+# Every lock apt and dpkg take: a fresh VM's unattended-upgrades may hold any one of them alone.
+@pytest.mark.parametrize(
+    "lock",
+    [
+        "var/lib/dpkg/lock-frontend",
+        "var/lib/dpkg/lock",
+        "var/lib/apt/lists/lock",
+        "var/cache/apt/archives/lock",
+    ],
+)
 def test_lock_that_never_frees_ends_in_a_clear_error_quickly(tmp_path, lock):
     machine = Machine(tmp_path)
+    machine.write(lock, "")  # as on a real system, where apt's package cache has its lock file
     holder = LockHolder(machine.root / lock)
     try:
         result = machine.run("--domain", DOMAIN, INSTALL_JITSI_LOCK_TIMEOUT="1", timeout=30)

@@ -337,6 +337,39 @@ def test_passwords_reach_no_argv_nor_environment_of_any_process(prosody, tmp_pat
     assert logs_in(prosody, "alice", SECOND["alice"])
 
 
+# `set` and `remove`, each run traced like sync above: what each prints, and the commands its
+# trace must show (the stored-account check, then Prosody's own account commands).
+SET_AND_REMOVE = [
+    (["set", "alice"], FIRST["alice"], "Created", ["check", "adduser alice@"]),
+    # adduser refuses an existing account; passwd follows with the same stdin.
+    (["set", "alice"], SECOND["alice"], "Changed password of", ["check", "passwd alice@"]),
+    (["set", "alice"], SECOND["alice"], "Kept", ["check"]),
+    (["remove", "alice"], None, "Removed", ["deluser alice@"]),
+]
+
+
+def test_set_and_remove_pass_passwords_to_no_argv_nor_environment(prosody, tmp_path):
+    require(shutil.which("strace") is not None, "strace is not installed (apt install strace)")
+    outputs = []
+    for run, (args, password, said, commands) in enumerate(SET_AND_REMOVE):
+        log = tmp_path / f"execve-{run}.log"
+        argv = moderator_argv(prosody, *args, "--domain", DOMAIN)
+        stdin = "" if password is None else f"{password}\n"
+        result = traced(argv, stdin, log)
+        assert result.returncode == 0 and result.stdout.startswith(said), result.stderr
+        outputs.append(result.stdout + result.stderr)
+        calls = log.read_text()
+        for command in commands:
+            if command == "check":
+                assert '"-e", "arg = {' in calls and "util.sasl.scram" in calls
+            else:
+                assert '"{}", "{}'.format(*command.split()) in calls
+        for secret in SECRETS:
+            assert secret not in calls
+    assert_no_secret_anywhere(prosody, outputs)
+    assert not logs_in(prosody, "alice", SECOND["alice"])
+
+
 def test_passwords_reach_no_lua_process_argv_nor_environment(prosody):
     # The same sequence with test_moderator_secrets' recording `lua5.4` first on PATH: the
     # interpreter of prosodyctl and of both checks.

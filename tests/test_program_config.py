@@ -159,6 +159,18 @@ BAD_INPUTS = {
         {"jitsi__prosodyAptSource": "system", "jitsi__prosodyAptKey": "https://x.example/k"},
         "jitsi:prosodyAptKey is set but jitsi:prosodyAptSource is not a repository",
     ),
+    "jitsi version not a version": (
+        {"jitsi__version": "latest"},
+        "jitsi:version must be a jitsi-meet package version such as '2.0.10590-1'",
+    ),
+    "jitsi version with a shell word": (
+        {"jitsi__version": "2.0.10590-1 --force"},
+        "jitsi:version must be a jitsi-meet package version",
+    ),
+    "jitsi version with a newline": (
+        {"jitsi__version": "2.0.10590-1\n"},
+        "jitsi:version must be a jitsi-meet package version",
+    ),
     "zone outside region": (
         {"gcp__region": "europe-west1", "gcp__zone": "us-central1-a"},
         "gcp:zone must be a zone of region 'europe-west1'",
@@ -223,6 +235,18 @@ def test_apt_sources_reach_the_installer_and_the_defaults_add_nothing(run):
         "--prosody-apt-source",
         "system",
     ]
+
+
+@pytest.mark.parametrize("version", ["2.0.10590-1", "2.0.9955-1", "1:2.0.10590-1"])
+def test_a_jitsi_version_reaches_the_installer_and_stable_adds_nothing(run, version):
+    default = shlex.split(run().named("setup-install").inputs["create"])
+    assert "--jitsi-version" not in default
+    assert run(jitsi__version="stable").named("setup-install").inputs["create"] == shlex.join(
+        default
+    )
+    pinned = shlex.split(run(jitsi__version=version).named("setup-install").inputs["create"])
+    assert pinned[pinned.index("--jitsi-version") + 1] == version
+    assert [w for w in pinned if w != "--jitsi-version" and w != version] == default
 
 
 def test_every_declared_key_has_a_type_that_fits_its_default():

@@ -173,7 +173,10 @@ def test_an_extra_opening_to_the_world_is_warned_about(tmp_path, monkeypatch):
             '[{"name": "m", "protocol": "tcp", "ports": ["1"], "sourceRanges": ["2001:db8::/32"]}]',
             "is not an IPv4 CIDR",
         ),
-        ('[{"name": "m", "protocol": "tcp", "ports": ["1"]}]', ".sourceRanges must list"),
+        (
+            '[{"name": "m", "protocol": "tcp", "ports": ["1"]}]',
+            ".sourceRanges must be a non-empty list of IPv4 CIDRs",
+        ),
         (
             '[{"name": "m", "protocol": "tcp", "port": ["1"], "sourceRanges": ["10.0.0.5/32"]}]',
             ".port is not a rule field",

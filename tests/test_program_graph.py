@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import program_mocks
 import pytest
 from program_mocks import PROJECT_IP, fake_checkout, run_program, stack_config
 from support import ROOT
@@ -230,6 +231,8 @@ def test_commands_match_the_scripts_contracts(run):
         "--insecure",
         "--focus-wait",
         "120",
+        "--transports",
+        "bosh,websocket",
     ]
 
 
@@ -320,3 +323,49 @@ def test_running_a_tool_from_a_checkout_leaves_no_byte_code(tmp_path, tool):
     )
     assert done.returncode == 0, done.stderr
     assert not list(scripts.rglob("__pycache__"))
+
+
+# What the installer prints at the end of a run (scripts/install_jitsi/README.md).
+INSTALLED = "Installed packages:\n  jicofo 1.0-1140-1\n  jitsi-meet 2.0.10590-1\n  nginx 1.22.1-9\n"
+
+
+def _install_prints(monkeypatch, stdout: str) -> None:
+    """The mocked install step prints `stdout`, as the installer on the VM would."""
+    original = program_mocks._Mocks.new_resource
+
+    def new_resource(mocks, args):
+        resource_id, outputs = original(mocks, args)
+        if args.name.endswith("setup-install"):
+            outputs = {**outputs, "stdout": stdout}
+        return resource_id, outputs
+
+    monkeypatch.setattr(program_mocks._Mocks, "new_resource", new_resource)
+
+
+@pytest.mark.parametrize("step", ["setup-secure", "verify-auth", "prove-outside"])
+def test_securing_and_both_proofs_run_again_after_every_change_of_the_installed_versions(
+    run, monkeypatch, step
+):
+    def triggers(stdout: str) -> list:
+        _install_prints(monkeypatch, stdout)
+        return run().named(step).inputs["triggers"]
+
+    first = triggers("Jitsi Meet is installed for https://x/\n" + INSTALLED)
+    assert "jicofo=1.0-1140-1 jitsi-meet=2.0.10590-1 nginx=1.22.1-9" in first
+    # A run that found the same packages, whatever else it said: nothing to run again.
+    assert triggers("Keep Jitsi Meet for x (already installed)\n" + INSTALLED) == first
+    # Any package at another version (an upgrade, a downgrade, a part put back): run again.
+    moved = triggers(INSTALLED.replace("1.0-1140-1", "1.0-1135-1"))
+    assert moved[:-1] == first[:-1] and moved[-1] != first[-1]
+
+
+def test_the_installed_versions_are_exported_as_the_vm_reported_them(run, monkeypatch):
+    _install_prints(monkeypatch, "Upgrade Jitsi Meet from a to b\n" + INSTALLED)
+    assert run().exports["jitsiVersions"] == {
+        "jicofo": "1.0-1140-1",
+        "jitsi-meet": "2.0.10590-1",
+        "nginx": "1.22.1-9",
+    }
+    # Not from the config: a pinned release the VM does not report is not exported.
+    _install_prints(monkeypatch, "")
+    assert run(jitsi__version="2.0.10590-1").exports["jitsiVersions"] == {}

@@ -5,6 +5,7 @@ as a user's stack lives: first deploy (with the dpkg lock held at first), a proo
 re-runs, moderator changes, a new commit of a script, a domain change, and faults.
 """
 
+import json
 import os
 import pathlib
 import re
@@ -21,6 +22,12 @@ from support import require
 RELEASES = ("bookworm", "trixie")
 DOMAIN = "meet.rehearsal.example"
 ALICE, BOB = "alice-first-password-1", "bob-first-password-22"
+# A new password or a new list: the account step and the two proofs, on the VM and from here.
+MODERATORS_CHANGED = [
+    "update jitsi-moderators",
+    "update jitsi-verify-auth",
+    "update jitsi-prove-outside",
+]
 pytestmark = pytest.mark.timeout(1500)
 
 
@@ -50,11 +57,20 @@ def stage(request, tmp_path_factory):
 
 
 def _verified(stage: Stage) -> str:
-    """The program's own proof (the last step's output), checked to have passed every check."""
-    (step, stdout) = next(v for k, v in stage.engine.state.items() if k.endswith("verify-auth"))
-    assert step.name.endswith("verify-auth")
-    assert not re.search(r"^(FAIL|SKIP)", stdout, re.M), stdout
-    return stdout
+    """The program's own proofs, on the machine and from this host (the deployer's machine),
+    checked to have passed every check: the last steps' outputs."""
+    on_vm = stage.output("verify-auth")
+    assert not re.search(r"^(FAIL|SKIP)", on_vm, re.M), on_vm
+    outside = stage.output("prove-outside")
+    assert not re.search(r"^(FAIL|SKIP)", outside, re.M), outside
+    for transport in ("bosh", "websocket"):
+        assert re.search(rf"^PASS 5 .* over {transport}:", outside, re.M), outside
+    # The internal ports, closed by the firewall, not only unused: prosody listens on 5222.
+    assert re.search(r"^PASS 6 ports 5222,5269,5280,5347,8080,8888,9090 closed", outside, re.M)
+    assert "5222" in stage.root("ss", "-Htln", "sport = :5222").stdout.decode()
+    # The rehearsal's domain has no DNS record: a warning, not a failure.
+    assert re.search(rf"^WARN 7 {re.escape(DOMAIN)} has no A record", outside, re.M), outside
+    return on_vm + outside
 
 
 def _outside(stage: Stage) -> Client:
@@ -73,8 +89,10 @@ def test_first_deploy_waits_for_the_dpkg_lock_then_secures_everything(stage):
     assert "Jitsi Meet is installed for https://" in install
     lines = _verified(stage)
     assert "PASS 5" in lines
-    # One SSH session per step, whatever the number of moderators.
-    assert report.ssh_sessions == 5
+    # One SSH session per remote step, whatever the number of moderators; the proof from
+    # outside runs on this host.
+    assert report.ssh_sessions == 6
+    assert report.ran()[-1] == "create jitsi-prove-outside"
     assert "Added: alice, bob" in stage.output("moderators")
     # The first deploy restarts prosody and jicofo once each for the securing, no more.
     assert report.restarts["jicofo"] >= 1 and report.restarts["prosody"] >= 1
@@ -107,7 +125,7 @@ def test_a_changed_password_reruns_only_that_account_and_the_proof(stage):
     new = "alice-second-password-3"
     report = stage.up(stage.config({"alice": new, "bob": BOB}))
     stage.report.add("alice's password changed", report)
-    assert report.ran() == ["update jitsi-moderators", "update jitsi-verify-auth"]
+    assert report.ran() == MODERATORS_CHANGED
     assert "Changed: alice" in stage.output("moderators")
     assert report.restarts == {unit: 0 for unit in report.restarts}
     client = _outside(stage)
@@ -120,11 +138,11 @@ def test_an_added_and_a_removed_moderator(stage):
     new, carol = "alice-second-password-3", "carol-first-password-4"
     added = stage.up(stage.config({"alice": new, "bob": BOB, "carol": carol}))
     stage.report.add("carol added", added)
-    assert added.ran() == ["update jitsi-moderators", "update jitsi-verify-auth"]
+    assert added.ran() == MODERATORS_CHANGED
     assert "Added: carol" in stage.output("moderators")
     removed = stage.up(stage.config({"alice": new, "carol": carol}))
     stage.report.add("bob removed", removed)
-    assert removed.ran() == ["update jitsi-moderators", "update jitsi-verify-auth"]
+    assert removed.ran() == MODERATORS_CHANGED
     assert "Removed: bob" in stage.output("moderators")
     client = _outside(stage)
     assert client.can_log_in(DOMAIN, "carol", carol)
@@ -137,17 +155,24 @@ def test_a_new_commit_of_a_script_reships_it_and_reruns_what_uses_it(stage):
     probe.write_text(probe.read_text() + "# a new commit\n")
     report = stage.up(stage.current_config())
     stage.report.add("verify_auth changed", report)
-    assert report.ran() == ["update jitsi-setup-upload", "replace: create new jitsi-verify-auth"]
+    assert report.ran() == [
+        "update jitsi-setup-upload",
+        "replace: create new jitsi-verify-auth",
+        "replace: create new jitsi-prove-outside",
+    ]
     remote = stage.file("/home/jitsi-deploy/jitsi-deploy/verify_auth/checks.py")
     assert remote == probe.read_text()
-    # The code two tools share: both steps that run it, and the proof after them.
+    # The code the Python tools share: every step that runs one of them, not the installer.
     shared = stage.project / "scripts" / "shared" / "configjs.py"
     shared.write_text(shared.read_text() + "# a new commit\n")
     report = stage.up(stage.current_config())
     assert report.ran() == [
         "update jitsi-setup-upload",
         "replace: create new jitsi-setup-secure",
+        "replace: create new jitsi-moderators",
         "replace: create new jitsi-verify-auth",
+        "replace: create new jitsi-prove-certificate",
+        "replace: create new jitsi-prove-outside",
     ]
     # No byte code lands on the VM: the steps run `python3 -B`.
     found = stage.root("find", "/home/jitsi-deploy/jitsi-deploy", "-name", "__pycache__")
@@ -204,6 +229,21 @@ def test_jicofo_that_does_not_come_back_fails_the_deployment(stage):
         stage.repair_unit("jicofo")
     report = stage.up(stage.current_config())
     stage.report.add("after jicofo was repaired", report)
+    _verified(stage)
+
+
+def test_an_internal_port_opened_in_the_firewall_fails_the_proof_from_outside(stage):
+    # Prosody's client port opened to this host, through the program's own config: the
+    # firewall lets it through, and the proof from outside fails the `up`, naming the port.
+    opening = {"name": "xmpp", "protocol": "tcp", "ports": ["5222"]}
+    opening["sourceRanges"] = [f"{stage.vm.host_address}/32"]
+    config = stage.config(stage.moderators, **{"jitsi:extraIngress": json.dumps([opening])})
+    with pytest.raises(CommandFailed) as failed:
+        stage.up(config)
+    assert "accepts a connection on port 5222: firewall it" in str(failed.value)
+    # Closed again: the proof that passed last still holds, and nothing is left to run.
+    report = stage.up(stage.current_config())
+    assert report.ran() == []
     _verified(stage)
 
 

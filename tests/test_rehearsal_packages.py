@@ -64,9 +64,10 @@ def repo(tmp_path_factory) -> build.Repository:
     return build.build_repository(tmp_path_factory.mktemp("jitsi-repo"), VERSION)
 
 
-def control(repo: build.Repository, package: str) -> dict[str, str]:
+def control(repo: build.Repository, package: str, release=None) -> dict[str, str]:
+    deb = repo.deb(package, release)
     text = subprocess.run(
-        ["dpkg-deb", "--field", repo.deb(package)], capture_output=True, text=True, check=True
+        ["dpkg-deb", "--field", deb], capture_output=True, text=True, check=True
     ).stdout
     return dict(email.parser.Parser().parsestr(text).items())
 
@@ -125,7 +126,10 @@ def test_metapackage_pulls_every_part_and_no_turnserver(repo):
     fields = control(repo, "jitsi-meet")
     parts = ["jitsi-meet-web", "jitsi-meet-web-config", "jitsi-meet-prosody", "jicofo"]
     parts.append("jitsi-videobridge2")
-    assert fields["Depends"] == ", ".join(f"{p} (= {VERSION})" for p in parts)
+    # Folded over lines, as upstream's control-tmpl folds it.
+    assert "\n " in fields["Depends"]
+    depends = " ".join(fields["Depends"].split())
+    assert depends == ", ".join(f"{p} (= {VERSION})" for p in parts)
     relations = " ".join(fields.get(f, "") for f in ("Depends", "Recommends", "Suggests"))
     assert "turnserver" not in relations and "coturn" not in relations
 
@@ -215,3 +219,50 @@ def test_each_build_has_its_own_key_and_version(tmp_path):
 def test_a_version_that_is_not_debian_is_refused(tmp_path):
     with pytest.raises(ValueError, match="Debian version"):
         build.build_repository(tmp_path, "latest")
+
+
+def test_releases_number_their_parts_on_their_own_and_share_one_repository(tmp_path):
+    require(build.FIXTURE.is_dir(), f"upstream fixtures not found at {UPSTREAM}")
+    require(shutil.which("apt-ftparchive") is not None, "apt-ftparchive is not installed")
+    parts = {name: "1.0.8792-1" for name in build.PACKAGES if name != "jitsi-meet"}
+    newer = build.Release("2.0.10590-1", {**parts, "jicofo": "1.0-1140-1"})
+    older = build.Release("2.0.10314-1", {**parts, "jicofo": "1.0-1135-1"})
+    repo = build.build_repository(tmp_path, releases=[newer, older])
+    assert repo.version == newer.version and repo.releases == (newer, older)
+    index = (repo.root / repo.suite / "Packages").read_text()
+    versions = sorted(
+        (s["Package"], s["Version"])
+        for s in (dict(email.parser.Parser().parsestr(t).items()) for t in index.split("\n\n"))
+        if s
+    )
+    # A part both releases pin at one version is in the repository once.
+    assert [v for p, v in versions if p == "jicofo"] == ["1.0-1135-1", "1.0-1140-1"]
+    assert [v for p, v in versions if p == "jitsi-meet-web"] == ["1.0.8792-1"]
+    for release in (newer, older):
+        depends = " ".join(control(repo, "jitsi-meet", release)["Depends"].split())
+        assert f"jicofo (= {release.parts['jicofo']})" in depends
+        assert control(repo, "jicofo", release)["Version"] == release.parts["jicofo"]
+
+
+def test_an_upgrade_migrates_the_site_file_once_and_a_downgrade_does_not(tmp_path):
+    """jitsi-meet-prosody's postinst, as dpkg runs it for an upgrade (configure OLD) and a
+    downgrade (configure NEWER): the migration rewrites the site file once, upstream's way."""
+    repo = build.build_repository(tmp_path / "repo", "1.0.8792-1")
+    folder = control_dir(repo, "jitsi-meet-prosody", tmp_path)
+    script = (folder / "postinst").read_text()
+    functions = script[: script.index('case "$1" in')]
+    site = tmp_path / "site.cfg.lua"
+    site.write_text('VirtualHost "meet.example.org"\n    authentication = "internal_hashed"\n')
+    original = site.read_text()
+
+    def migrate(previous: str) -> int:
+        call = f'{functions}\nmigrate_site_config "$1" "$2"'
+        return subprocess.run(["sh", "-c", call, "sh", site, previous], check=False).returncode
+
+    assert migrate("") == 1 and site.read_text() == original  # a first install
+    assert migrate("1.0.9000-1") == 1 and site.read_text() == original  # a downgrade
+    assert migrate("1.0.8542-1") == 0  # an upgrade
+    migrated = site.read_text()
+    assert migrated.splitlines()[0].startswith("-- site file migrated by jitsi-meet-prosody")
+    assert migrated.endswith(original)
+    assert migrate("1.0.8542-1") == 1 and site.read_text() == migrated  # once

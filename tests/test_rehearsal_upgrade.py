@@ -33,6 +33,7 @@ def stage(request, tmp_path_factory):
     require(os.geteuid() == 0, "booting a machine needs root")
     work = tmp_path_factory.mktemp(f"upgrade-{request.param}")
     with Stage(request.param, work, say=lambda line: None) as stage:
+        stage.report = Report(f"{request.param}, upgraded")
         yield stage
     FINISHED.append(stage.report)
 
@@ -95,6 +96,9 @@ def test_the_folders_replace_the_flat_layout_without_a_change_on_the_machine(sta
         "replace: create new jitsi-setup-secure",
         "replace: create new jitsi-moderators",
         "replace: create new jitsi-verify-auth",
+        # The proof from outside, new since that layout.
+        "create jitsi-prove-certificate",
+        "create jitsi-prove-outside",
     ]
     assert stage.file_digests(*WATCHED) == before
     assert after.restarts == {unit: 0 for unit in after.restarts}, after.restarts

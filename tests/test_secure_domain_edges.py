@@ -210,3 +210,15 @@ def test_unbalanced_lua_is_refused(tmp_path):
     before = snapshot(root)
     assert_refused(root, run_tool(root), "never closed")
     assert snapshot(root) == before
+
+
+def test_a_main_host_with_no_settings_keeps_its_line_out_of_the_guest_host(tmp_path):
+    # Its authentication line and the guest host both go right after its header: the line must
+    # come first, or it would set the guest host's provider (the tool used to refuse this file).
+    root = make_root(tmp_path)
+    lua_path(root).write_text(f'VirtualHost "{DOMAIN}"\n\nComponent "conference.{DOMAIN}" "muc"\n')
+    result = run_tool(root)
+    assert result.returncode == 0, result.stderr
+    values = prosody_values(lua_path(root), DOMAIN, f"guest.{DOMAIN}")
+    assert values[DOMAIN]["authentication"] == "internal_hashed"
+    assert values[f"guest.{DOMAIN}"]["authentication"] == "anonymous"

@@ -1,5 +1,6 @@
 """scripts/verify_auth without a server: SCRAM arithmetic, the config.js reader, argument errors."""
 
+import os
 import subprocess
 import sys
 
@@ -11,6 +12,23 @@ from shared import configjs  # noqa: E402
 from verify_auth.sasl import SaslError, ScramSha1  # noqa: E402
 
 PASSWORD = "pencil-Secret-42"
+# Bad uses of the outside-proof options, and the option each error line must name.
+BAD_OPTIONS = [
+    (["--transports", "bosh,xmpp"], "--transports"),
+    (["--transports", ""], "--transports"),
+    (["--websocket-url", "wss://meet.example.com/xmpp-websocket"], "--websocket-url"),
+    (["--transports", "websocket", "--websocket-url", "https://x/y"], "--websocket-url"),
+    (["--connect", "meet.example.com"], "--connect"),
+    (["--connect", "203.0.113.300"], "--connect"),
+    (["--expect-address", "somewhere"], "--expect-address"),
+    (["--closed-ports", "5222,abc"], "--closed-ports"),
+    (["--closed-ports", "0"], "--closed-ports"),
+    (["--closed-ports", "70000"], "--closed-ports"),
+    (["--closed-ports", ""], "--closed-ports"),
+    (["--ca-env", "1-NOT-A-NAME"], "--ca-env"),
+    (["--ca-env", "TEST_CA", "--insecure"], "--ca-env"),
+    (["--ca-file", "/etc/hosts", "--ca-env", "TEST_CA"], "--ca-file"),
+]
 
 
 def test_scram_sha1_matches_the_rfc_5802_example():
@@ -80,13 +98,14 @@ def test_config_js_reader_refuses_a_page_that_is_not_config_js():
         configjs.anonymous_domain("<html><body>Welcome to nginx!</body></html>")
 
 
-def run_probe(args: list[str], stdin: str) -> subprocess.CompletedProcess:
+def run_probe(args: list[str], stdin: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(SCRIPTS / "verify_auth"), *args],
         input=stdin,
         capture_output=True,
         text=True,
         timeout=30,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -103,6 +122,7 @@ def run_probe(args: list[str], stdin: str) -> subprocess.CompletedProcess:
         (["--domain", "meet.example.com", "--ca-file", "/etc/hosts", "--insecure"], "", "--ca"),
         (["--domain", "meet.example.com", "--ca-file", "/nonexistent.pem"], "", "--ca-file"),
         (["--domain", "meet.example.com", "--bosh-url", "ftp://x/http-bind"], "", "--bosh-url"),
+        *[(["--domain", "meet.example.com", *bad], "", names) for bad, names in BAD_OPTIONS],
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(args, stdin, names):
@@ -112,6 +132,37 @@ def test_bad_input_gives_one_line_and_exit_2(args, stdin, names):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and names in lines[0], result.stderr
     assert PASSWORD not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (None, "--ca-env TEST_CA: the variable is not set or empty"),
+        ("", "--ca-env TEST_CA: the variable is not set or empty"),
+        (" \n", "--ca-env TEST_CA: the variable is not set or empty"),
+        ("not a certificate " + PASSWORD, "--ca-env TEST_CA: the variable does not hold a PEM"),
+        (
+            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+            "--ca-env TEST_CA: the variable does not hold a PEM",
+        ),
+    ],
+)
+def test_a_ca_env_without_a_certificate_gives_one_line_and_exit_2(value, says):
+    env = {} if value is None else {"TEST_CA": value}
+    clean = {k: v for k, v in os.environ.items() if k != "TEST_CA"}
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "verify_auth"), "--domain", "d.example.com"]
+        + ["--ca-env", "TEST_CA"],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**clean, **env},
+    )
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"verify_auth: error: {says}"), line
+    assert PASSWORD not in line  # the variable's content is never echoed
 
 
 @pytest.mark.parametrize("version", upstream_version_names())

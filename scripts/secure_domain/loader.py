@@ -64,7 +64,7 @@ def _lua_binary() -> str | None:
     Lua versions at once and may name plain `lua` (the alternatives link) or a full path.
     """
     try:
-        shebang = PROSODY_BIN.read_text(errors="replace").splitlines()[0]
+        shebang = PROSODY_BIN.read_text(errors="replace").splitlines()[0].removeprefix("#!")
         named = shebang.split()[-1]
         if pathlib.PurePath(named).name.startswith("lua") and shutil.which(named):
             return named

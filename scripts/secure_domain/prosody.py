@@ -123,7 +123,10 @@ def _existing_guest_edits(text: str, guests: list[Section], guest: str, provider
 
 
 def apply_edits(text: str, edits: list) -> str:
-    for start, end, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+    """Applies (start, end, new) edits from the end backwards; insertions at the same offset
+    land in the order given (a main host with no settings: its line, then the guest host)."""
+    order = sorted(range(len(edits)), key=lambda k: (edits[k][0], edits[k][1], k), reverse=True)
+    for start, end, new in (edits[k] for k in order):
         text = text[:start] + new + text[end:]
     return text
 

@@ -7,8 +7,9 @@ import time
 
 from .files import Refusal
 
-# Prosody must be back before jicofo starts: jicofo logs in to it at startup.
-RESTART_ORDER = ("prosody", "jicofo")
+# Prosody must be back before jicofo and the bridge start: both log in to it at startup.
+# (secure_domain restarts prosody and jicofo; bridge_account prosody and the bridge.)
+RESTART_ORDER = ("prosody", "jicofo", "jitsi-videobridge2")
 PROSODY_C2S = ("127.0.0.1", 5222)
 WAIT_SECONDS = 30.0
 

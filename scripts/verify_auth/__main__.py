@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""Proves a Jitsi Meet server is secured, by logging in over its public BOSH endpoint.
+"""Proves a Jitsi Meet server is secured, by logging in over XMPP as its web client does.
 
-    verify_auth --domain DOMAIN [--guest-domain GUEST] [--bosh-url URL]
-                   [--ca-file FILE | --insecure] [--timeout SECONDS] [--focus-wait SECONDS]
+    verify_auth --domain DOMAIN [--guest-domain GUEST] [--transports bosh,websocket]
+                   [--bosh-url URL] [--websocket-url URL] [--connect ADDRESS]
+                   [--ca-file FILE | --ca-env NAME | --insecure] [--closed-ports LIST]
+                   [--expect-address ADDRESS] [--timeout SECONDS] [--focus-wait SECONDS]
                    < moderators.json
 
-stdin: {"user": "password", ...} (empty: no moderator checks). One line per check: PASS, FAIL or
-SKIP, the check, and what the server said. Exit 0 when no check failed, 1 when one did or the
-endpoint is unusable, 2 for bad arguments. Python 3 standard library only: it runs on the VM.
+stdin: {"user": "password", ...} (empty: no moderator checks). One line per check: PASS, FAIL,
+SKIP or WARN, the check, and what the server said. Exit 0 when no check failed, 1 when one did or
+an endpoint is unusable, 2 for bad arguments. Python 3 standard library only: it runs on the VM.
 """
 
 import os
 import sys
+import urllib.parse
 
 # Run from a checkout too, it must leave no byte code in scripts/: the deployment ships
 # that folder whole.
@@ -25,42 +28,84 @@ if not __package__:
     forget_cached_main(__file__)
 
 from verify_auth import args as cli  # noqa: E402
-from verify_auth.bosh import Deadline, Endpoint, EndpointError  # noqa: E402
+from verify_auth import credentials, trust  # noqa: E402
 from verify_auth.checks import (  # noqa: E402
-    FAIL,
-    Probe,
     anonymous_refused,
     config_js_names_guest,
     guest_allowed,
     moderators_authenticate,
 )
 from verify_auth.focus import focus_requires_login  # noqa: E402
+from verify_auth.net import Deadline, Dialer, EndpointError  # noqa: E402
+from verify_auth.ports import ports_closed  # noqa: E402
+from verify_auth.probe import FAIL, STATUSES, Probe, Transport  # noqa: E402
+from verify_auth.resolve import address_expected  # noqa: E402
 
+# In the order of their numbers; True: the check runs once over each transport.
 CHECKS = [
-    anonymous_refused,
-    guest_allowed,
-    moderators_authenticate,
-    config_js_names_guest,
-    focus_requires_login,
+    (anonymous_refused, True),
+    (guest_allowed, True),
+    (moderators_authenticate, True),
+    (config_js_names_guest, False),
+    (focus_requires_login, True),
+    (ports_closed, False),
+    (address_expected, False),
 ]
-# The whole run's budget: 12 times --timeout, plus 30 s for the focus check's two waits (for
-# its answer as guest and as moderator), plus --focus-wait. Bounded however slow the server is.
-RUN_BUDGET_STEPS, RUN_BUDGET_EXTRA = 12, 30
+# The budget of each transport's checks, in --timeout steps (150 s by default): far more than a
+# working server needs, and a bound however slow one is. --focus-wait comes on top, once; checks
+# 6 and 7 bound themselves by --timeout.
+RUN_BUDGET_STEPS = 15
 
 
 def probe_from(argv: list[str]) -> Probe:
     args = cli.parse(argv)
-    accounts = cli.moderators(cli.read_stdin(), args.domain)
-    tls = cli.tls_context(args) if args.bosh_url.startswith("https:") else None
+    accounts = credentials.moderators(credentials.read_stdin(), args.domain)
+    dialer = Dialer(trust.tls_context(args), args.timeout, args.connect)
+    urls = {"bosh": args.bosh_url, "websocket": args.websocket_url}
+    transports = [
+        Transport(name, urllib.parse.urlsplit(urls[name]), dialer) for name in args.transports
+    ]
+    budget = RUN_BUDGET_STEPS * args.timeout * len(transports) + args.focus_wait
     return Probe(
-        endpoint=Endpoint(args.bosh_url, tls, args.timeout),
+        transports=transports,
+        dialer=dialer,
+        config_url=urllib.parse.urlsplit(urllib.parse.urljoin(args.bosh_url, "/config.js")),
         domain=args.domain,
         guest=args.guest_domain,
         moderators=accounts,
-        run=Deadline(RUN_BUDGET_STEPS * args.timeout + RUN_BUDGET_EXTRA + args.focus_wait),
+        run=Deadline(budget),
         timeout=args.timeout,
         focus_wait=args.focus_wait,
+        closed_ports=args.closed_ports,
+        expect_address=args.expect_address,
     )
+
+
+def run(probe: Probe) -> dict[str, int]:
+    """Runs every check, printing one line per result; returns how many of each kind."""
+    counts = dict.fromkeys(STATUSES, 0)
+    unusable: set[str] = set()
+    for number, (check, per_transport) in enumerate(CHECKS, start=1):
+        for transport in probe.transports if per_transport else [None]:
+            if transport is None:
+                results = check(probe)
+            elif transport.name in unusable:
+                continue
+            else:
+                try:
+                    results = check(probe, transport)
+                except EndpointError as error:
+                    # Nothing later can reach the server this way either: say so once.
+                    where = transport.url.geturl()
+                    print(f"{FAIL} {number} {where} is unusable: {error}", flush=True)
+                    print(f"verify_auth: {where}: its later checks did not run", file=sys.stderr)
+                    unusable.add(transport.name)
+                    counts[FAIL] += 1
+                    continue
+            for result in results:
+                counts[result.status] += 1
+                print(result.line(), flush=True)
+    return counts
 
 
 def main(argv: list[str]) -> int:
@@ -69,18 +114,7 @@ def main(argv: list[str]) -> int:
     except cli.UsageError as error:
         print(f"verify_auth: error: {error}", file=sys.stderr)
         return 2
-    counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
-    for number, check in enumerate(CHECKS, start=1):
-        try:
-            results = check(probe)
-        except EndpointError as error:
-            # Nothing later can reach the server either: say so once and stop.
-            print(f"{FAIL} {number} {probe.endpoint.url.geturl()} is unusable: {error}", flush=True)
-            print("verify_auth: stopped; the remaining checks did not run", file=sys.stderr)
-            return 1
-        for result in results:
-            counts[result.status] += 1
-            print(result.line(), flush=True)
+    counts = run(probe)
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
     print(f"verify_auth: {summary}", file=sys.stderr)
     return 1 if counts[FAIL] else 0

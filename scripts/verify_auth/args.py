@@ -1,21 +1,16 @@
-"""Command line and stdin of verify_auth, validated before any network traffic.
+"""The command line of verify_auth, validated before any network traffic.
 
-Every problem becomes one UsageError line (exit 2). Messages name the bad value, except
-passwords, which no message ever contains.
+Every problem becomes one UsageError line (exit 2) that names the option, the bad value and a
+good one.
 """
 
 import argparse
-import json
-import os
+import ipaddress
 import re
-import ssl
-import sys
 import urllib.parse
 
-MAX_STDIN_BYTES = 1_000_000
+TRANSPORTS = ("bosh", "websocket")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-# RFC 7622 section 3.3.1: characters a localpart may not contain.
-_BAD_LOCALPART = re.compile(r"[\"&'/:<>@\s]")
 
 
 class UsageError(Exception):
@@ -30,20 +25,49 @@ class _Parser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="verify_auth",
-        description="Prove a Jitsi Meet server is secured, over its public BOSH endpoint. "
+        description="Prove a Jitsi Meet server is secured, over XMPP as its web client speaks it. "
         'Moderator credentials come on stdin as JSON: {"user": "password", ...}.',
     )
     p.add_argument("--domain", required=True, help="the Jitsi Meet domain, e.g. meet.example.com")
     p.add_argument("--guest-domain", help="the anonymous guest domain (default: guest.DOMAIN)")
     p.add_argument("--bosh-url", help="BOSH endpoint (default: https://DOMAIN/http-bind)")
+    p.add_argument(
+        "--websocket-url", help="XMPP WebSocket endpoint (default: wss://DOMAIN/xmpp-websocket)"
+    )
+    p.add_argument(
+        "--transports",
+        default="bosh",
+        help="comma-separated transports to run checks 1, 2, 3 and 5 over: bosh, websocket "
+        "(default: bosh)",
+    )
+    p.add_argument(
+        "--connect",
+        metavar="ADDRESS",
+        help="open every connection to this IP address instead of resolving the URL's host "
+        "(TLS still names and verifies the host)",
+    )
     tls = p.add_mutually_exclusive_group()
     tls.add_argument("--ca-file", help="PEM file of CAs to trust instead of the system's")
+    tls.add_argument(
+        "--ca-env", metavar="NAME", help="trust the PEM certificate(s) in environment variable NAME"
+    )
     tls.add_argument("--insecure", action="store_true", help="do not verify the TLS certificate")
+    p.add_argument(
+        "--closed-ports",
+        metavar="LIST",
+        help="comma-separated TCP ports that must not accept a connection from here (check 6)",
+    )
+    p.add_argument(
+        "--expect-address",
+        metavar="ADDRESS",
+        help="warn when DOMAIN does not resolve to this address (check 7; never a failure)",
+    )
     p.add_argument(
         "--timeout",
         type=float,
         default=10.0,
-        help="seconds for each network step (default 10); the run takes at most 12 times it + 30 s",
+        help="seconds for each network step (default 10); the run takes at most 15 times it "
+        "per transport, plus --focus-wait",
     )
     p.add_argument(
         "--focus-wait",
@@ -65,60 +89,46 @@ def fqdn(value: str, option: str) -> str:
     return name
 
 
-def bosh_url(value: str | None, domain: str) -> str:
-    url = value or f"https://{domain}/http-bind"
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--bosh-url {url!r} is not an http(s) URL (https://{domain}/http-bind)")
-    return url
+def url(value: str | None, default: str, schemes: tuple[str, str], option: str) -> str:
+    chosen = value or default
+    parts = urllib.parse.urlsplit(chosen)
+    if parts.scheme not in schemes or not parts.hostname:
+        kind = f"{schemes[0]}(s)"
+        raise UsageError(f"{option} {chosen!r} is not a {kind} URL ({default})")
+    return chosen
 
 
-def tls_context(args: argparse.Namespace) -> ssl.SSLContext:
-    if args.ca_file and not os.path.isfile(args.ca_file):
-        raise UsageError(f"--ca-file {args.ca_file!r} is not a readable file")
+def ip_address(value: str | None, option: str) -> str | None:
+    if value is None:
+        return None
     try:
-        context = ssl.create_default_context(cafile=args.ca_file)
-    except (OSError, ssl.SSLError) as error:
-        raise UsageError(f"--ca-file {args.ca_file!r} is not a PEM CA file ({error})") from None
-    if args.insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise UsageError(
+            f"{option} {value!r} is not an IPv4 or IPv6 address (e.g. 203.0.113.10)"
+        ) from None
 
 
-def moderators(text: str, domain: str) -> dict[str, str]:
-    """{"user": "password"} from stdin text; "" or only whitespace means no moderators."""
-    if not text.strip():
-        return {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        # The decoder's message gives a position, never the document.
-        raise UsageError(f"stdin is not JSON ({error.msg} at line {error.lineno})") from None
-    if not isinstance(data, dict):
-        raise UsageError('stdin must be a JSON object: {"user": "password"}')
-    accounts = {}
-    for name, password in data.items():
-        user, _, host = name.partition("@")
-        if not user or _BAD_LOCALPART.search(user) or (host and host.lower() != domain):
-            raise UsageError(f'moderator name {name!r} is not a user of {domain} (e.g. "alice")')
-        if not isinstance(password, str) or not password:
-            raise UsageError(f"moderator {name!r}: the password must be a non-empty JSON string")
-        accounts[user] = password
-    return accounts
+def transports(value: str) -> list[str]:
+    names = [name.strip().lower() for name in value.split(",")]
+    if not all(name in TRANSPORTS for name in names):
+        raise UsageError(
+            f"--transports {value!r} must list bosh and/or websocket, comma-separated"
+            " (e.g. bosh,websocket)"
+        )
+    return list(dict.fromkeys(names))
 
 
-def read_stdin() -> str:
-    # A terminal would wait for typing (and echo the password): treat it as no moderators.
-    if sys.stdin is None or sys.stdin.isatty():
-        return ""
-    data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
-    if len(data) > MAX_STDIN_BYTES:
-        raise UsageError("stdin is larger than 1 MB; it should hold a small JSON object")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError("stdin is not UTF-8 text") from None
+def ports(value: str | None) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    items = [item.strip() for item in value.split(",")]
+    if not all(item.isdigit() and 1 <= int(item) <= 65535 for item in items):
+        raise UsageError(
+            f"--closed-ports {value!r} must be TCP port numbers (1 to 65535), comma-separated"
+            " (e.g. 5222,5269,5280)"
+        )
+    return tuple(dict.fromkeys(int(item) for item in items))
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -126,7 +136,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.domain = fqdn(args.domain, "--domain")
     # The name every Jitsi guide and secure_domain use unless told otherwise.
     args.guest_domain = fqdn(args.guest_domain or f"guest.{args.domain}", "--guest-domain")
-    args.bosh_url = bosh_url(args.bosh_url, args.domain)
+    args.transports = transports(args.transports)
+    if args.websocket_url and "websocket" not in args.transports:
+        raise UsageError("--websocket-url is given but --transports does not name websocket")
+    args.bosh_url = url(
+        args.bosh_url, f"https://{args.domain}/http-bind", ("http", "https"), "--bosh-url"
+    )
+    args.websocket_url = url(
+        args.websocket_url, f"wss://{args.domain}/xmpp-websocket", ("ws", "wss"), "--websocket-url"
+    )
+    args.connect = ip_address(args.connect, "--connect")
+    args.expect_address = ip_address(args.expect_address, "--expect-address")
+    args.closed_ports = ports(args.closed_ports)
     if not 0.5 <= args.timeout <= 300:
         raise UsageError(f"--timeout {args.timeout:g} is out of range (0.5 to 300 seconds)")
     if not 0 <= args.focus_wait <= 600:

@@ -1,10 +1,11 @@
-"""An XMPP client session over BOSH: stream features, SASL, stream restart, resource bind, IQs."""
+"""An XMPP client session over any transport: stream features, SASL, stream restart, resource
+bind, IQs. The transport (BOSH or WebSocket) carries whole elements both ways."""
 
 import base64
 import secrets
 import xml.etree.ElementTree as ET
 
-from .bosh import BOSH_WAIT, BoshSession, Deadline, Endpoint
+from .net import Deadline, EndpointError
 from .sasl import SaslError
 
 STREAM_NS = "http://etherx.jabber.org/streams"
@@ -22,6 +23,17 @@ def local_name(element: ET.Element) -> str:
     return element.tag.rpartition("}")[2]
 
 
+def parse_xml(data: bytes) -> ET.Element:
+    """One element the server sent; EndpointError when it is not XML an XMPP server may send."""
+    # XMPP forbids DTDs (RFC 6120 section 11.1); refusing them also rules out entity expansion.
+    if b"<!" in data:
+        raise EndpointError("the server's answer contains a DTD or comment, which XMPP forbids")
+    try:
+        return ET.fromstring(data)  # noqa: S314 - DTDs are refused above
+    except ET.ParseError as error:
+        raise EndpointError(f"the server's answer is not XML ({error})") from None
+
+
 def error_condition(element: ET.Element) -> str:
     """The defined condition of a SASL <failure/> or a stanza's <error/>, e.g. not-authorized."""
     error = element if local_name(element) == "failure" else element.find("{*}error")
@@ -34,27 +46,28 @@ def error_condition(element: ET.Element) -> str:
 
 
 class XmppClient:
-    """One client session to `domain`; use as a context manager so the session always ends."""
+    """One client session over `transport` (a BoshSession or a WebSocketSession, not yet open),
+    within `deadline`; use as a context manager so the session always ends."""
 
-    def __init__(self, endpoint: Endpoint, domain: str, deadline: Deadline):
-        self.domain = domain
+    def __init__(self, transport, deadline: Deadline):
+        self.transport = transport
+        self.domain = transport.domain
         self.deadline = deadline
-        self.bosh = BoshSession(endpoint, domain)
         self.jid: str | None = None
         self._pending: list[ET.Element] = []
         self._features: ET.Element | None = None
 
     def __enter__(self) -> "XmppClient":
         try:
-            self._pending = self.bosh.open(self.deadline)
+            self._pending = self.transport.open(self.deadline)
             self._features = self._wait_for(lambda el: el.tag == f"{{{STREAM_NS}}}features")
         except BaseException:
-            self.bosh.close()
+            self.transport.close()
             raise
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.bosh.close()
+        self.transport.close()
 
     def _take(self, wanted) -> ET.Element | None:
         for index, element in enumerate(self._pending):
@@ -65,7 +78,7 @@ class XmppClient:
     def _wait_for(self, wanted) -> ET.Element:
         """The next element that `wanted` accepts, polling the server until the deadline."""
         while (found := self._take(wanted)) is None:
-            self._pending.extend(self.bosh.send("", self.deadline))
+            self._pending.extend(self.transport.send("", self.deadline))
         return found
 
     def mechanisms(self) -> list[str]:
@@ -79,7 +92,7 @@ class XmppClient:
         initial = mechanism.initial()
         text = "=" if not initial else base64.b64encode(initial).decode()
         auth = f"<auth xmlns='{SASL_NS}' mechanism='{mechanism.name}'>{text}</auth>"
-        reply = self.bosh.send(auth, self.deadline)
+        reply = self.transport.send(auth, self.deadline)
         while True:
             self._pending.extend(reply)
             answer = self._wait_for(lambda el: el.tag.startswith(f"{{{SASL_NS}}}"))
@@ -93,13 +106,13 @@ class XmppClient:
             if kind != "challenge":
                 raise ProtocolError(f"unexpected SASL element <{kind}/>")
             response = base64.b64encode(mechanism.respond(data)).decode()
-            reply = self.bosh.send(
+            reply = self.transport.send(
                 f"<response xmlns='{SASL_NS}'>{response}</response>", self.deadline
             )
 
     def bind(self) -> str:
         """Restarts the stream after SASL and binds a resource; returns the full JID."""
-        self._pending = self.bosh.restart(self.deadline)
+        self._pending = self.transport.restart(self.deadline)
         features = self._wait_for(lambda el: el.tag == f"{{{STREAM_NS}}}features")
         resource = f"verify-auth-{secrets.token_hex(4)}"
         bind = f"<bind xmlns='{BIND_NS}'><resource>{resource}</resource></bind>"
@@ -119,18 +132,18 @@ class XmppClient:
         iq_id = secrets.token_hex(6)
         to_attr = f" to='{to}'" if to else ""
         stanza = f"<iq xmlns='jabber:client' type='{kind}' id='{iq_id}'{to_attr}>{payload}</iq>"
-        self._pending.extend(self.bosh.send(stanza, self.deadline))
-        reply_deadline = self.deadline if wait is None else Deadline(wait, self.deadline)
+        give_up = None if wait is None else Deadline(wait, self.deadline)
+        self._pending.extend(self.transport.send(stanza, self.deadline))
 
         def answers(el: ET.Element) -> bool:
             return local_name(el) == "iq" and el.get("id") == iq_id
 
         while (found := self._take(answers)) is None:
-            # Start a poll only while the server's whole hold time fits in the budget, so running
-            # out of time is a clean "no answer", not a broken connection.
-            if wait is not None and reply_deadline.left() < BOSH_WAIT + 1:
+            # A poll starts only while `wait` is not over, and then ends within the transport's
+            # hold: the answer gets at most `wait` plus one hold, which --timeout bounds.
+            if give_up is not None and give_up.left() <= 0:
                 return None
-            self._pending.extend(self.bosh.send("", reply_deadline))
+            self._pending.extend(self.transport.send("", self.deadline))
         return found
 
 

@@ -78,6 +78,8 @@ class Record:
     ssh_sessions: int
     # What a delete printed (a create's or update's output is in the state).
     output: str = ""
+    # Ran on this machine (a local Command), not over SSH.
+    local: bool = False
 
 
 def steps_of(run: Run, project_dir: pathlib.Path) -> list[Step]:
@@ -225,7 +227,7 @@ class Engine:
         if step.type == LOCAL_COMMAND:
             stdout = _run_local(step, action, self.project_dir)
             self.state[step.urn] = (step, stdout)
-            return Record(step.name, action, time.monotonic() - started, 0)
+            return Record(step.name, action, time.monotonic() - started, 0, local=True)
         with SshClient(step.connection, self.pause_scale) as client:
             if step.type == COPY:
                 old = previous[0] if previous else None

@@ -63,7 +63,9 @@ def registered(run: Run, vm_tags: list[str]) -> list[tuple]:
         action, key = ("allow", "allows") if inputs.get("allows") else ("deny", "denies")
         protocols = [(p["protocol"], list(p.get("ports") or [])) for p in inputs[key]]
         priority = int(inputs.get("priority", 1000))
-        rules.append((resource.name, priority, action, protocols, inputs["sourceRanges"]))
+        # A rule by source tag (the bridges' 5222) matches no address of the rehearsal's host.
+        sources = inputs.get("sourceRanges") or []
+        rules.append((resource.name, priority, action, protocols, sources))
     return rules
 
 

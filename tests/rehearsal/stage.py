@@ -19,7 +19,7 @@ import pytest
 from program_mocks import CloudAnswers, Run, run_program
 from rehearsal import firewall
 from rehearsal.engine import Engine, Record
-from rehearsal.jitsi_repo.build import build_repository
+from rehearsal.jitsi_repo.build import Repository, build_repository
 from rehearsal.machine.vm import Vm
 from support import ROOT
 
@@ -46,8 +46,8 @@ class UpReport:
         return sum(r.ssh_sessions for r in self.records)
 
     def ran(self) -> list[str]:
-        """The steps that ran something on the machine, as '<action> <name>'."""
-        return [f"{r.action} {r.step}" for r in self.records if r.ssh_sessions]
+        """The steps that ran something, on the machine or on this host, as '<action> <name>'."""
+        return [f"{r.action} {r.step}" for r in self.records if r.ssh_sessions or r.local]
 
     def lines(self, title: str) -> list[str]:
         out = [f"{title}: {self.seconds:.1f} s, {self.ssh_sessions} SSH sessions"]
@@ -112,7 +112,7 @@ class Stage:
         shutil.copytree(
             ROOT / "scripts", self.project / "scripts", ignore=shutil.ignore_patterns("__pycache__")
         )
-        repository = build_repository(self.work_dir / "jitsi-repo")
+        repository = self.repository(self.work_dir / "jitsi-repo")
         self.public_key, self.private_key = _deploy_key(self.work_dir)
         self.vm = Vm(self.release, self.work_dir / "vm")
         self.vm.prepare()
@@ -131,6 +131,11 @@ class Stage:
             kind: self.file(f"/etc/ssh/ssh_host_{kind}_key.pub").split()[:2]
             for kind in ("ed25519", "ecdsa", "rsa")
         }
+
+    def repository(self, dest: pathlib.Path) -> Repository:
+        """Jitsi's stand-in repository for this machine: one release (a stage that rehearses
+        moving between releases offers more)."""
+        return build_repository(dest)
 
     # -- the user's side ------------------------------------------------------------------
     def config(
@@ -151,8 +156,6 @@ class Stage:
             # Debian's own Prosody: Prosody's repository is not reachable from here.
             "jitsi:prosodyAptSource": "system",
             "jitsi:sshSourceRanges": json.dumps([f"{self.vm.host_address}/32"]),
-            # Until the rehearsal models the firewall (work in progress).
-            "jitsi:outsideProof": "false",
         }
         config.update(more)
         return config, ["jitsi:moderators"]

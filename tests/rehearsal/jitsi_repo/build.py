@@ -2,6 +2,7 @@
 
     repo = build_repository(dest)   # serve repo.root; trust repo.key_file
     # deb [signed-by=KEYRING] URL stable/
+    two = build_repository(dest, releases=[Release(NEW, {...}), Release(OLD, {...})])
 
 Jitsi's own repository (download.jitsi.org) is out of reach where the rehearsal runs. These
 packages carry upstream's names, dependencies, debconf questions and the maintainer-script
@@ -25,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -53,7 +55,10 @@ RELEASE_FIELDS = {
     "Label": "Jitsi rehearsal stand-ins",
     "Suite": "stable",
 }
-VERSION_RE = re.compile(r"[0-9][A-Za-z0-9.+~]*(-[A-Za-z0-9.+~]+)?")
+VERSION_RE = re.compile(r"[0-9][A-Za-z0-9.+~]*(-[A-Za-z0-9.+~]+)*")
+# In templates: the package's own version, and (in jitsi-meet's control) each part's.
+VERSION_TOKEN = "@VERSION@"
+PART_TOKEN = re.compile(r"@VERSION:([a-z0-9-]+)@")
 TIMEOUT = 120  # seconds for any one tool
 # gpg-agent's socket lives in GNUPGHOME; a Unix socket path has at most 107 bytes.
 MAX_GNUPG_HOME = 80
@@ -89,14 +94,33 @@ EXTRA_FILES = {
 
 
 @dataclasses.dataclass(frozen=True)
+class Release:
+    """One Jitsi release: the metapackage's version and the version of each part it pins.
+    Upstream numbers the parts on their own (jitsi-meet 2.0.10590-1 pins jicofo 1.0-1140-1,
+    ...); `Release.of(version)` gives every part the metapackage's version."""
+
+    version: str
+    parts: Mapping[str, str]
+
+    @classmethod
+    def of(cls, version: str) -> "Release":
+        return cls(version, {name: version for name in PACKAGES if name != "jitsi-meet"})
+
+    def of_package(self, name: str) -> str:
+        return self.version if name == "jitsi-meet" else self.parts[name]
+
+
+@dataclasses.dataclass(frozen=True)
 class Repository:
     root: pathlib.Path  # the folder to serve over HTTP (or use as file:)
     suite: str  # what follows the URL in a sources line: a flat repository's folder
     key_file: pathlib.Path  # ASCII-armored public key, inside root
-    version: str
+    version: str  # the newest release's jitsi-meet
+    releases: tuple[Release, ...] = ()  # newest first
 
-    def deb(self, package: str) -> pathlib.Path:
-        return self.root / self.suite / f"{package}_{self.version}_all.deb"
+    def deb(self, package: str, release: Release | None = None) -> pathlib.Path:
+        version = (release or self.releases[0]).of_package(package)
+        return self.root / self.suite / f"{package}_{version}_all.deb"
 
     def sources_line(self, url: str, keyring: str) -> str:
         return f"deb [signed-by={keyring}] {url} {self.suite}"
@@ -111,20 +135,26 @@ def _run(args: list, **kwargs) -> str:
     return done.stdout
 
 
-def _package_tree(name: str, tree: pathlib.Path, version: str) -> None:
+def _versioned(text: str, name: str, release: Release) -> str:
+    text = text.replace(VERSION_TOKEN, release.of_package(name))
+    return PART_TOKEN.sub(lambda part: release.parts[part[1]], text)
+
+
+def _package_tree(name: str, tree: pathlib.Path, release: Release) -> None:
     """The package's files under `tree`, as dpkg-deb --build wants them."""
     shutil.copytree(TEMPLATES / name, tree)
     for target, source in EXTRA_FILES.get(name, {}).items():
         (tree / target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, tree / target)
     control = tree / "DEBIAN" / "control"
-    control.write_text(control.read_text().replace("@VERSION@", version))
+    control.write_text(_versioned(control.read_text(), name, release))
     for path in [tree, *tree.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     for script in MAINTAINER_SCRIPTS:
         path = tree / "DEBIAN" / script
         if path.exists():
-            path.write_text(path.read_text().replace(COMMON_TOKEN, COMMON.read_text().strip()))
+            text = path.read_text().replace(COMMON_TOKEN, COMMON.read_text().strip())
+            path.write_text(_versioned(text, name, release))
             path.chmod(0o755)
     for program in EXECUTABLES.get(name, ()):
         (tree / program).chmod(0o755)
@@ -171,10 +201,16 @@ def _sign(suite_dir: pathlib.Path, key_file: pathlib.Path, dest: pathlib.Path) -
         )
 
 
-def build_repository(dest: pathlib.Path, version: str = "2.0.10590-1") -> Repository:
-    """Builds every package at `version` into a signed flat repository under dest/repo."""
-    if not VERSION_RE.fullmatch(version):
-        raise ValueError(f"{version!r} is not a Debian version like 2.0.10590-1")
+def build_repository(
+    dest: pathlib.Path, version: str = "2.0.10590-1", releases: Sequence[Release] = ()
+) -> Repository:
+    """Builds every package at `version` into a signed flat repository under dest/repo; with
+    `releases` (newest first), every package of each of them instead."""
+    releases = tuple(releases) or (Release.of(version),)
+    for release in releases:
+        for wanted in (release.version, *release.parts.values()):
+            if not VERSION_RE.fullmatch(wanted):
+                raise ValueError(f"{wanted!r} is not a Debian version like 2.0.10590-1")
     missing = [str(s) for files in EXTRA_FILES.values() for s in files.values() if not s.is_file()]
     if missing:
         raise FileNotFoundError(f"upstream or project files missing: {', '.join(missing)}")
@@ -184,10 +220,15 @@ def build_repository(dest: pathlib.Path, version: str = "2.0.10590-1") -> Reposi
         shutil.rmtree(folder, ignore_errors=True)
     suite_dir = root / SUITE
     suite_dir.mkdir(parents=True)
-    for name in PACKAGES:
-        _package_tree(name, build / name, version)
-        deb = suite_dir / f"{name}_{version}_all.deb"
-        _run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", build / name, deb])
+    for release in releases:
+        for name in PACKAGES:
+            own = release.of_package(name)
+            tree = build / f"{name}_{own}"
+            if tree.exists():  # a part two releases pin at the same version
+                continue
+            _package_tree(name, tree, release)
+            deb = suite_dir / f"{name}_{own}_all.deb"
+            _run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", tree, deb])
     # Flat repository: Filename fields are relative to the URL, hence "stable/x.deb".
     packages = _run(["apt-ftparchive", "packages", SUITE.rstrip("/")], cwd=root)
     (suite_dir / "Packages").write_text(packages)
@@ -199,7 +240,7 @@ def build_repository(dest: pathlib.Path, version: str = "2.0.10590-1") -> Reposi
     (suite_dir / "Release").write_text(release)
     key_file = root / KEY_NAME
     _sign(suite_dir, key_file, dest)
-    return Repository(root=root, suite=SUITE, key_file=key_file, version=version)
+    return Repository(root, SUITE, key_file, releases[0].version, releases)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The videobridges' account on the signalling node: password, local bridge, internal room."""

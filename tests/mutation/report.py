@@ -1,0 +1,124 @@
+"""The figures of one tool's mutation run, from cosmic-ray's session files (tests/mutation.sh).
+
+    python report.py SESSION... --equivalent tests/mutation/equivalent.md --tool TOOL
+    python report.py --shard K N SESSION
+    python report.py --reset-survivors SESSION... --equivalent tests/mutation/equivalent.md
+
+A run is split into N shards, one session file each (every shard a copy of the same session,
+testing every N-th mutant in its own copy of the checkout), so that N mutants are tested at
+once. `--shard K N` marks the mutants of the other shards as done elsewhere.
+
+The report merges the shards' results, prints how many mutants were tested, killed and
+survived, the kill rate, and each survivor's diff, marking those that
+tests/mutation/equivalent.md judges equivalent (no test can tell them from the original). A
+survivor is recognised there by its file and its changed lines, not its line number, so the
+list stays right while other lines of the file move. `--reset-survivors` forgets the results of
+the survivors not judged equivalent, so that `cosmic-ray exec` tests them again.
+"""
+
+import argparse
+import pathlib
+import re
+import sqlite3
+
+# In equivalent.md, each mutant is a fenced diff: `--- a/FILE`, then its `-` and `+` lines.
+_BLOCK = re.compile(r"```diff\n(.*?)```", re.S)
+# What a shard writes as the result of a mutant another shard tests.
+OTHER_SHARD = "tested by another shard"
+
+
+def _key(diff: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(file, removed lines, added lines), stripped: what identifies a mutant across runs."""
+    lines = diff.splitlines()
+    path = next(line[len("--- a/") :] for line in lines if line.startswith("--- a/"))
+    body = [line for line in lines if not line.startswith(("---", "+++"))]
+    removed = tuple(line[1:].strip() for line in body if line.startswith("-"))
+    added = tuple(line[1:].strip() for line in body if line.startswith("+"))
+    return path, removed, added
+
+
+def equivalents(listing: pathlib.Path) -> set:
+    return {_key(block) for block in _BLOCK.findall(listing.read_text())}
+
+
+def results(sessions: list[pathlib.Path]) -> list[tuple[str, str, str]]:
+    """(worker outcome, test outcome, diff) of every mutant, over all shards."""
+    merged = {}
+    for session in sessions:
+        with sqlite3.connect(session) as db:
+            rows = db.execute(
+                "SELECT job_id, worker_outcome, test_outcome, output, diff FROM work_results"
+            )
+            for job, worker, test, output, diff in rows:
+                if output != OTHER_SHARD:
+                    merged[job] = (worker.lower(), (test or "").lower(), diff or "")
+    return list(merged.values())
+
+
+def report(sessions: list[pathlib.Path], listing: pathlib.Path, tool: str) -> None:
+    rows = results(sessions)
+    tested = [(test, diff) for worker, test, diff in rows if worker == "normal"]
+    killed = sum(test == "killed" for test, _ in tested)
+    survivors = [diff for test, diff in tested if test == "survived"]
+    known = equivalents(listing)
+    equivalent = [diff for diff in survivors if _key(diff) in known]
+    open_ones = [diff for diff in survivors if _key(diff) not in known]
+    other = len(rows) - len(tested) - sum(worker == "skipped" for worker, _, _ in rows)
+    print(f"{tool}: {len(tested)} mutants tested, {killed} killed, {len(survivors)} survived")
+    if tested:
+        print(f"  kill rate: {100 * killed / len(tested):.1f} % of all mutants")
+        if len(tested) > len(equivalent):
+            rate = 100 * killed / (len(tested) - len(equivalent))
+            print(f"  kill rate: {rate:.1f} % of the non-equivalent ones")
+    print(f"  judged equivalent in {listing}: {len(equivalent)}")
+    if other:
+        print(f"  not tested (the mutation could not be made or run): {other}")
+    for diff in open_ones:
+        print(f"\nSURVIVED (not in {listing.name}):\n{diff}")
+
+
+def shard(session: pathlib.Path, k: int, n: int) -> None:
+    with sqlite3.connect(session) as db:
+        pending = [
+            job
+            for (job,) in db.execute(
+                "SELECT job_id FROM work_items"
+                " WHERE job_id NOT IN (SELECT job_id FROM work_results) ORDER BY rowid"
+            )
+        ]
+        db.executemany(
+            "INSERT INTO work_results (job_id, worker_outcome, output) VALUES (?, 'SKIPPED', ?)",
+            [(job, OTHER_SHARD) for i, job in enumerate(pending) if i % n != k],
+        )
+
+
+def reset_survivors(sessions: list[pathlib.Path], listing: pathlib.Path) -> None:
+    """Forgets the survivors' results, but for those judged equivalent: no test can kill them."""
+    known = equivalents(listing)
+    for session in sessions:
+        with sqlite3.connect(session) as db:
+            rows = db.execute(
+                "SELECT job_id, diff FROM work_results WHERE lower(test_outcome) = 'survived'"
+            ).fetchall()
+            again = [(job,) for job, diff in rows if _key(diff) not in known]
+            db.executemany("DELETE FROM work_results WHERE job_id = ?", again)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sessions", type=pathlib.Path, nargs="+")
+    parser.add_argument("--equivalent", type=pathlib.Path)
+    parser.add_argument("--tool", default="")
+    parser.add_argument("--shard", type=int, nargs=2, metavar=("K", "N"))
+    parser.add_argument("--reset-survivors", action="store_true")
+    args = parser.parse_args()
+    if args.shard:
+        shard(args.sessions[0], *args.shard)
+    elif args.reset_survivors:
+        reset_survivors(args.sessions, args.equivalent)
+    else:
+        report(args.sessions, args.equivalent, args.tool)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""The probe's WebSocket client (RFC 6455) and its XMPP framing (RFC 7395), against a scripted
+server that says exactly what each test needs, right or wrong."""
+
+import struct
+import sys
+import time
+import urllib.parse
+
+import pytest
+from support import SCRIPTS
+from websocket_standin import StandIn
+
+sys.path.insert(0, str(SCRIPTS))  # the tools import as packages of scripts/
+from verify_auth.net import Deadline, Dialer, EndpointError, SessionTerminated  # noqa: E402
+from verify_auth.websocket import (  # noqa: E402
+    CLOSE,
+    CONTINUATION,
+    PING,
+    PONG,
+    TEXT,
+    Closed,
+    WebSocket,
+)
+from verify_auth.websocket_upgrade import UpgradeRefused  # noqa: E402
+from verify_auth.xmpp_websocket import FRAMING_NS, WebSocketSession  # noqa: E402
+
+TIMEOUT = 1.0
+
+
+@pytest.fixture
+def serve(request):
+    """serve(script) -> the URL of a stand-in running `script`; its errors fail the test."""
+
+    def start(script) -> urllib.parse.SplitResult:
+        standin = StandIn(script).start()
+
+        def finish():
+            standin.stop()
+            assert not standin.errors, standin.errors
+
+        request.addfinalizer(finish)
+        return urllib.parse.urlsplit(f"ws://127.0.0.1:{standin.port}/xmpp-websocket")
+
+    return start
+
+
+def connect(url) -> WebSocket:
+    return WebSocket.connect(Dialer(None, TIMEOUT), url, "xmpp", Deadline(10))
+
+
+def receive(ws: WebSocket, wait: float = 2.0):
+    return ws.receive(wait, Deadline(10))
+
+
+def test_upgrade_and_text_both_ways(serve):
+    seen = {}
+
+    def script(peer):
+        seen["request"] = peer.read_request()
+        peer.upgrade()
+        seen["frame"] = peer.read_frame()
+        peer.send_frame(TEXT, b"<b/>")
+
+    url = serve(script)
+    ws = connect(url)
+    ws.send_text("<a/>")
+    assert receive(ws) == b"<b/>"
+    request = seen["request"]
+    assert request[""] == "GET /xmpp-websocket HTTP/1.1"
+    assert request["host"] == f"127.0.0.1:{url.port}"
+    assert (request["upgrade"], request["connection"]) == ("websocket", "Upgrade")
+    assert (request["sec-websocket-version"], request["sec-websocket-protocol"]) == ("13", "xmpp")
+    # Client frames are masked (RFC 6455 section 5.1), and whole.
+    assert seen["frame"] == (True, TEXT, True, b"<a/>")
+
+
+@pytest.mark.parametrize("size", [300, 70_000])
+def test_long_messages_use_the_longer_length_fields(serve, size):
+    text = "x" * size
+    seen = {}
+
+    def script(peer):
+        peer.read_request()
+        peer.upgrade()
+        seen["frame"] = peer.read_frame()
+        peer.send_frame(TEXT, text.encode())
+
+    ws = connect(serve(script))
+    ws.send_text(text)
+    assert receive(ws) == text.encode()
+    assert seen["frame"] == (True, TEXT, True, text.encode())
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "message"),
+    [
+        ({"accept": "AAAAAAAAAAAAAAAAAAAAAAAAAAA="}, EndpointError, "does not match our key"),
+        ({"protocol": None}, EndpointError, "did not agree to the WebSocket subprotocol 'xmpp'"),
+        ({"protocol": "mqtt"}, EndpointError, "did not agree to the WebSocket subprotocol 'xmpp'"),
+    ],
+)
+def test_a_wrong_upgrade_answer_is_refused(serve, answer, error, message):
+    def script(peer):
+        peer.read_request()
+        peer.upgrade(**answer)
+
+    with pytest.raises(error, match=message):
+        connect(serve(script))
+
+
+def test_an_extension_the_client_did_not_offer_is_refused(serve):
+    def script(peer):
+        peer.read_request()
+        peer.upgrade(extra=("Sec-WebSocket-Extensions: permessage-deflate",))
+
+    with pytest.raises(EndpointError, match="extensions the probe did not offer"):
+        connect(serve(script))
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n", "not switch"),
+        (b"SSH-2.0-OpenSSH_9.2 Debian-2\r\n\r\n", "upgrade answer is not HTTP"),
+        (b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-Pad: y\r\n" * 3000, "over 16 KB"),
+        (b"HTTP/1.1 101 Swi", "closed the connection during the upgrade"),
+    ],
+)
+def test_an_answer_that_is_no_upgrade_is_refused(serve, answer, message):
+    def script(peer):
+        peer.read_request()
+        peer.sock.sendall(answer)
+
+    with pytest.raises(EndpointError, match=message):
+        connect(serve(script))
+
+
+def test_an_http_error_is_an_upgrade_refused(serve):
+    def script(peer):
+        peer.read_request()
+        peer.sock.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+
+    with pytest.raises(UpgradeRefused, match="it answered HTTP 404 Not Found"):
+        connect(serve(script))
+
+
+def test_pings_are_answered_and_fragments_joined(serve):
+    seen = {}
+
+    def script(peer):
+        peer.read_request()
+        peer.upgrade()
+        peer.send_frame(PING, b"are you there")
+        peer.send_frame(TEXT, b"<mess", fin=False)
+        peer.send_frame(PING, b"still")  # control frames may come between fragments
+        peer.send_frame(CONTINUATION, b"age/>")
+        seen["pongs"] = [peer.read_frame(), peer.read_frame()]
+        peer.send_frame(TEXT, b"<done/>")  # only once both pongs are in
+
+    ws = connect(serve(script))
+    assert receive(ws) == b"<message/>"
+    assert receive(ws) == b"<done/>"
+    assert seen["pongs"] == [(True, PONG, True, b"are you there"), (True, PONG, True, b"still")]
+
+
+@pytest.mark.parametrize(
+    ("frames", "message"),
+    [
+        ([(TEXT, b"<x/>", {"mask": True})], "masked its WebSocket frame"),
+        ([(TEXT, b"", {"size": 2_000_000})], "larger than 1 MB"),
+        ([(CONTINUATION, b"<x/>", {})], "fragments are out of order"),
+        ([(0x2, b"\x00\x01", {})], "opcode 0x2"),
+        ([(PING, b"p", {"fin": False})], "malformed WebSocket control frame"),
+    ],
+)
+def test_frames_a_server_may_not_send_are_refused(serve, frames, message):
+    def script(peer):
+        peer.read_request()
+        peer.upgrade()
+        for opcode, payload, options in frames:
+            peer.send_frame(opcode, payload, **options)
+
+    ws = connect(serve(script))
+    with pytest.raises(EndpointError, match=message):
+        receive(ws)
+
+
+def test_a_close_from_the_server_is_answered_and_reported(serve):
+    seen = {}
+
+    def script(peer):
+        peer.read_request()
+        peer.upgrade()
+        peer.send_frame(CLOSE, struct.pack("!H", 1001) + b"going away")
+        seen["answer"] = peer.read_frame()
+
+    ws = connect(serve(script))
+    with pytest.raises(Closed, match="1001: going away") as closed:
+        receive(ws)
+    assert closed.value.code == 1001
+    ws.close()  # nothing more to say: the close handshake is done
+    assert seen["answer"] == (True, CLOSE, True, struct.pack("!H", 1001))
+
+
+def test_close_waits_for_the_server_and_is_bounded(serve):
+    seen = {}
+
+    def script(peer):
+        peer.read_request()
+        peer.upgrade()
+        seen["close"] = peer.read_frame()
+        time.sleep(TIMEOUT * 3)  # never answers the close
+
+    ws = connect(serve(script))
+    started = time.monotonic()
+    ws.close()
+    assert time.monotonic() - started < TIMEOUT + 0.5
+    assert seen["close"] == (True, CLOSE, True, struct.pack("!H", 1000))
+
+
+def test_silence_is_none_after_the_wait_and_a_cut_frame_an_error(serve):
+    def script(peer):
+        peer.read_request()
+        peer.upgrade()
+        time.sleep(0.8)
+        peer.sock.sendall(bytes([0x81, 10]) + b"<a")  # ten bytes announced, two sent
+        time.sleep(TIMEOUT * 2.5)
+
+    ws = connect(serve(script))
+    started = time.monotonic()
+    assert receive(ws, wait=0.3) is None
+    assert 0.25 < time.monotonic() - started < 0.6
+    with pytest.raises(EndpointError, match="stopped in the middle of a WebSocket frame"):
+        receive(ws)
+    assert time.monotonic() - started < 0.8 + TIMEOUT + 0.6
+
+
+def test_the_xmpp_stream_opens_restarts_and_closes_in_order(serve):
+    said = []
+
+    def script(peer):
+        peer.read_request()
+        peer.upgrade()
+        for _ in range(2):  # the first <open/>, then the one after SASL
+            said.append(peer.read_frame()[3].decode())
+            peer.send_frame(TEXT, f"<open xmlns='{FRAMING_NS}' from='d' version='1.0'/>".encode())
+        said.append(peer.read_frame()[3].decode())
+        peer.send_frame(TEXT, f"<close xmlns='{FRAMING_NS}'/>".encode())
+        said.append(peer.read_frame()[:2])
+        peer.send_frame(CLOSE, struct.pack("!H", 1000))
+
+    session = WebSocketSession(serve(script), Dialer(None, TIMEOUT), "meet.probe.invalid")
+    assert session.open(Deadline(10)) == []
+    assert session.restart(Deadline(10)) == []
+    session.close()
+    opening = f"<open xmlns='{FRAMING_NS}' to='meet.probe.invalid' version='1.0'/>"
+    assert said == [opening, opening, f"<close xmlns='{FRAMING_NS}'/>", (True, CLOSE)]
+
+
+@pytest.mark.parametrize(
+    ("answer", "condition"),
+    [
+        (
+            "<stream:error xmlns:stream='http://etherx.jabber.org/streams'>"
+            "<host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+            "host-unknown",
+        ),
+        (f"<close xmlns='{FRAMING_NS}'/>", "the server closed the stream"),
+    ],
+)
+def test_a_stream_the_server_ends_terminates_the_session(serve, answer, condition):
+    def script(peer):
+        peer.read_request()
+        peer.upgrade()
+        peer.read_frame()
+        peer.send_frame(TEXT, answer.encode())
+        peer.send_frame(CLOSE, struct.pack("!H", 1000))
+        peer.read_frame()
+
+    session = WebSocketSession(serve(script), Dialer(None, TIMEOUT), "meet.probe.invalid")
+    with pytest.raises(SessionTerminated, match=condition):
+        session.open(Deadline(10))
+    session.close()
