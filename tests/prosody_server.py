@@ -213,7 +213,7 @@ Include "{self.dir}/site.cfg.lua"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"prosody exited with {self.process.returncode}: {self.log()}")
-            if self._listening(self.c2s_port) and self._listening(self.http_port):
+            if self._listening(self.c2s_port) and self._listening(self.http_port) and self._shell():
                 return
             time.sleep(0.05)
         self.stop()
@@ -225,6 +225,19 @@ Include "{self.dir}/site.cfg.lua"
         ours = _sockets_of(self.process.pid)
         ports = (self.c2s_port, self.component_port, self.http_port)
         return all(_listening_sockets(port) <= ours for port in ports)
+
+    def _shell(self) -> bool:
+        """Prosody 13's prosodyctl changes accounts through the admin socket, which a busy machine
+        may see answer after the ports: ready only when it accepts a connection."""
+        if self.root is None:
+            return True
+        try:
+            with socket.socket(socket.AF_UNIX) as shell:
+                shell.settimeout(0.5)
+                shell.connect(str(self.host_dir / "data" / "prosody.sock"))
+            return True
+        except OSError:
+            return False
 
     @staticmethod
     def _listening(port: int) -> bool:

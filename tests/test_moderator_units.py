@@ -523,6 +523,15 @@ def test_host_verdict_failures(fake_bin, answer, status, message):
         )
 
 
+def test_the_error_names_the_interpreter_not_its_option(fake_bin):
+    lua = fake_bin / "bin" / "fake-lua"
+    (fake_bin / "bin" / "prosodyctl").write_text(f"#!{lua} -W\n")
+    (fake_bin / "answer").write_text("noloader\tmodule not found\n")
+    with pytest.raises(ProsodyError) as failed:
+        Prosodyctl("/c.lua", 5).host_verdict(DOMAIN)
+    assert str(failed.value).startswith(f"{lua} cannot load Prosody's config loader")
+
+
 def test_stored_verdicts_go_in_on_stdin_and_default_to_unknown(fake_bin):
     (fake_bin / "answer").write_text("a\tmatch\nb\tdiffers\nnoise\n")
     ctl = Prosodyctl("/c.lua", 5)

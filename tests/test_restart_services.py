@@ -31,7 +31,11 @@ def systemctl(tmp_path, monkeypatch):
         "#!/bin/sh\n"
         f'echo "$*" >> {calls}\n'
         # A failing restart, when the test asks for one, speaks like systemd does.
-        f'if [ -e {tmp_path}/fail-"$2" ]; then echo "Job for $2.service failed." >&2; exit 1; fi\n'
+        f'if [ -e {tmp_path}/fail-"$2" ]; then\n'
+        '  echo "Job for $2.service failed because the control process exited." >&2\n'
+        '  echo "See \\"systemctl status $2.service\\" for details." >&2\n'
+        "  exit 1\n"
+        "fi\n"
     )
     stub.chmod(0o755)
     monkeypatch.setenv("PATH", f"{stub.parent}{os.pathsep}{os.environ['PATH']}")
@@ -91,7 +95,10 @@ def test_a_prosody_that_never_answers_ends_in_a_clear_error_in_bounded_time(
 
 def test_a_failed_restart_names_the_service_and_stops(systemctl, prosody_port, tmp_path):
     (tmp_path / "fail-prosody").touch()
-    with pytest.raises(Refusal, match=r"systemctl restart prosody failed: Job for prosody"):
+    # systemd's last line says where to look.
+    with pytest.raises(
+        Refusal, match=r'systemctl restart prosody failed: See "systemctl status prosody'
+    ):
         services.restart({"prosody", "jicofo"}, lambda line: None)
     assert systemctl.read_text().splitlines() == ["restart prosody"]
 

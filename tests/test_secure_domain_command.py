@@ -5,9 +5,11 @@ The whole-tool tests (test_secure_domain_edges.py, _upstream.py) run it as a sub
 real files; these pin each message and branch in well under a second, for tests/mutation.sh.
 """
 
+import os
 import pathlib
 import re
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -315,6 +317,8 @@ def test_the_lua_named_by_prosody_comes_first(tmp_path, monkeypatch):
     assert loader._lua_binary() == "lua"
     prosody_bin.write_text(f"#!{bin_dir}/lua\n")
     assert loader._lua_binary() == f"{bin_dir}/lua"
+    (bin_dir / "perl").write_text("#!/bin/sh\n")
+    (bin_dir / "perl").chmod(0o755)
     prosody_bin.write_text("#!/usr/bin/env perl\n")  # not a Lua: the first Lua there is
     assert loader._lua_binary() == "lua5.3"
     prosody_bin.write_text("")
@@ -370,6 +374,27 @@ def test_what_the_hocon_tool_reads_must_be_what_was_written(
 
 
 # --- restarts ----------------------------------------------------------------------------------
+
+
+def test_the_restart_waits_on_prosodys_own_c2s_port():
+    # Jitsi's Prosody serves clients on 5222 (the tests point the wait at ports of their own).
+    assert services.PROSODY_C2S == ("127.0.0.1", 5222)
+
+
+def test_running_it_from_a_checkout_writes_no_byte_code(root, tmp_path):
+    # The deployment ships scripts/ whole; Python would cache every module it imports there.
+    copy = tmp_path / "scripts"
+    shutil.copytree(SCRIPTS, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8"}  # no PYTHONDONTWRITEBYTECODE
+    done = subprocess.run(
+        [sys.executable, str(copy / "secure_domain"), "--domain", DOMAIN, "--root", str(root)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert list(copy.rglob("__pycache__")) == []
 
 
 def test_without_systemctl_the_restart_is_left_to_the_admin(monkeypatch):

@@ -214,15 +214,18 @@ def test_hocon_fields_after_commas_new_lines_and_repeats():
     assert hocon.unquote("a") == "a"
 
 
-def test_hocon_scanning_goes_on_right_after_a_triple_quoted_string():
+def test_hocon_scanning_goes_on_right_after_a_triple_quoted_string_or_a_substitution():
     assert hocon.tokens('o { a = """x"""}') == [
         ("o", 0, 0), ("{", 2, 0), ("a", 4, 1), ("=", 6, 1), ('"""x"""', 8, 1), ("}", 15, 0),
+    ]  # fmt: skip
+    assert hocon.tokens("o { a = ${x}}") == [
+        ("o", 0, 0), ("{", 2, 0), ("a", 4, 1), ("=", 6, 1), ("${x}", 8, 1), ("}", 12, 0),
     ]  # fmt: skip
 
 
 def test_hocon_triple_quoted_strings_may_start_and_end_with_quotes():
-    assert [t for t, _, _ in hocon.tokens('a = """"x""""" b = """"""')] == [
-        "a", "=", '""""x"""""', "b", "=", '""""""',
+    assert [t for t, _, _ in hocon.tokens('a = """"x""""" b = """""" c = """""y"""')] == [
+        "a", "=", '""""x"""""', "b", "=", '""""""', "c", "=", '"""""y"""',
     ]  # fmt: skip
 
 
@@ -274,6 +277,8 @@ def test_properties_logical_lines():
     # A backslash on the last line continues nothing.
     assert list(properties._logical_lines("a=1\\")) == [(0, 4, "a=1\\")]
     assert list(properties._logical_lines("a=\\\nb\n")) == [(0, 5, "a=b")]
+    # Three backslashes: an escaped one, then the continuation.
+    assert list(properties._logical_lines("a=x\\\\\\\nb\n")) == [(0, 8, "a=x\\\\b")]
 
 
 def test_properties_values_and_secured_text():
@@ -296,8 +301,9 @@ def test_properties_values_and_secured_text():
     assert properties.secure("a=1\n", "d.e") == "a=1\n" + wanted
     assert properties.secure("", "d.e") == wanted
     assert properties.auth_urls("  \n\t# org.jitsi.jicofo.auth.URL=x\n") == []
-    # Only a line's first character makes it a comment.
+    # Only a line's first character makes it a comment, and a comment may be that alone.
     assert properties.auth_urls("org.jitsi.jicofo.auth.URL=XMPP:x#\n") == ["XMPP:x#"]
+    assert properties.auth_urls("#\n!\norg.jitsi.jicofo.auth.URL=XMPP:y\n") == ["XMPP:y"]
 
 
 # --- config.js (scripts/shared/configjs.py) ----------------------------------------------------

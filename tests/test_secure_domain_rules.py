@@ -38,6 +38,18 @@ def test_an_existing_guest_host_gets_c2s_encryption_off(tmp_path):
     assert secured(done, tmp_path) == done
 
 
+def test_a_guest_host_in_two_sections_is_completed_in_its_first(tmp_path):
+    text = (
+        f'VirtualHost "{DOMAIN}"\n  authentication = "internal_hashed"\n'
+        f'VirtualHost "{GUEST}"\n\tx = 1\nVirtualHost "{GUEST}"\n  c2s_require_encryption = true\n'
+    )
+    assert secured(text, tmp_path) == (
+        f'VirtualHost "{DOMAIN}"\n  authentication = "internal_hashed"\n'
+        f'VirtualHost "{GUEST}"\n\tauthentication = "anonymous"\n\tx = 1\n'
+        f'VirtualHost "{GUEST}"\n  c2s_require_encryption = false\n'
+    )
+
+
 def test_an_existing_guest_host_without_settings_gets_both(tmp_path):
     text = f'VirtualHost "{DOMAIN}"\n\tauthentication = "anonymous"\nVirtualHost "{GUEST}"\n'
     assert secured(text, tmp_path) == (
@@ -174,6 +186,13 @@ def test_an_indented_jicofo_block_after_an_empty_first_line():
     )
 
 
+def test_an_indented_one_line_jicofo_block_after_an_empty_first_line():
+    assert jicofo.secure("\n  jicofo { a = 1 }\n", DOMAIN) == (
+        "\n  jicofo { a = 1 \n    authentication: {\n      enabled: true\n      type: XMPP\n"
+        f'      login-url: "{DOMAIN}"\n    }}\n  }}\n'
+    )
+
+
 def test_missing_fields_go_inside_a_one_line_object():
     text = "jicofo { authentication { enabled = false } }"
     assert jicofo.secure(text, DOMAIN) == (
@@ -223,8 +242,17 @@ def test_the_last_authentication_object_and_the_last_of_a_repeated_key_are_edite
 
 
 def test_jicofo_block_without_root_braces_and_with_them():
-    assert jicofo.secure("{ jicofo { } }", DOMAIN).startswith("{ jicofo { \n  authentication: {")
+    assert jicofo.secure("{ jicofo { } }", DOMAIN) == (
+        "{ jicofo { \n  authentication: {\n    enabled: true\n    type: XMPP\n"
+        f'    login-url: "{DOMAIN}"\n  }}\n}} }}'
+    )
     assert jicofo.secure("jicofo {\n}\n", DOMAIN) == NEW_BLOCK
+    # Inside root braces, on one line: the first key right after the block's brace counts too.
+    inline = "{ jicofo { authentication { enabled = false } } }"
+    assert jicofo.secure(inline, DOMAIN) == (
+        "{ jicofo { authentication { enabled = true \n  type: XMPP\n"
+        f'  login-url: "{DOMAIN}"\n}} }} }}'
+    )
     # `jicofo = 5` is no block: a new one is added.
     assert jicofo.secure("jicofo = 5", DOMAIN).startswith("jicofo = 5\njicofo {\n")
 
@@ -302,18 +330,19 @@ def test_a_failed_write_leaves_the_file_and_no_temporary_file(tmp_path, monkeypa
     assert path.read_text() == "old"
 
 
-def test_backup_and_file_keep_owner_mode_and_bytes(tmp_path):
+@pytest.mark.parametrize("mode", [0o640, 0o755])
+def test_backup_and_file_keep_owner_mode_and_bytes(tmp_path, mode):
     # jicofo.conf holds a password and belongs to jicofo: a root-owned copy would lock it out.
     require(os.geteuid() == 0, "giving a file to another owner needs root")
     path = tmp_path / "jicofo.conf"
     path.write_text("old\r\n")
-    path.chmod(0o640)
+    path.chmod(mode)
     os.chown(path, 4321, 4322)
     backup = files.replace_with_backup(path, "old\r\n", "new\r\n")
     assert backup == tmp_path / "jicofo.conf.bak"
     assert (backup.read_bytes(), path.read_bytes()) == (b"old\r\n", b"new\r\n")
     modes = {(p.stat().st_mode & 0o7777, p.stat().st_uid, p.stat().st_gid) for p in (backup, path)}
-    assert modes == {(0o640, 4321, 4322)}
+    assert modes == {(mode, 4321, 4322)}
 
 
 def test_a_file_that_is_not_utf8_is_refused(tmp_path):
@@ -325,6 +354,7 @@ def test_a_file_that_is_not_utf8_is_refused(tmp_path):
 
 def test_line_numbers_and_diffs():
     assert [files.line_no("a\nb\nc", k) for k in (0, 1, 2, 4)] == [1, 1, 2, 3]
+    assert files.line_no("\nx", 1) == 2
     assert files.unified_diff("x", "a\nb\n", "a\nc\n") == (
         "--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"
     )

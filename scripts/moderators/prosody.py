@@ -139,7 +139,7 @@ class Prosodyctl:
         verdict = done.stdout.strip().split("\t")
         if verdict[0] == "noloader":
             raise ProsodyError(
-                f"{self.interpreter[-1]} cannot load Prosody's config loader "
+                f"{self.interpreter[0]} cannot load Prosody's config loader "
                 f"(core.configmanager; prosodyctl's source dir: {self.source_dir or 'none'}): "
                 f"{verdict[-1]}"
             )
