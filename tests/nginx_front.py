@@ -11,13 +11,12 @@ import os
 import pathlib
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 
-from prosody_server import free_port
+from prosody_server import end_process_group, free_port
 from support import require, upstream_dir
 from tls_certs import self_signed
 
@@ -152,13 +151,7 @@ http {{
         return path.read_text(errors="replace") if path.exists() else ""
 
     def _end_process(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        end_process_group(self.process)
 
     def stop(self) -> None:
         self._end_process()

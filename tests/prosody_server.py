@@ -30,6 +30,17 @@ ROOT_LOCK_TIMEOUT = 600.0
 START_ATTEMPTS = 3
 
 
+def end_process_group(process: subprocess.Popen | None) -> None:
+    """Stops a server started in a process group of its own: TERM, then KILL after 5 s."""
+    if process is not None and process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -252,13 +263,7 @@ Include "{self.dir}/site.cfg.lua"
         return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"
 
     def _end_process(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        end_process_group(self.process)
 
     def stop(self) -> None:
         self._end_process()
