@@ -38,7 +38,10 @@ tests_for() {
         tests/test_restart_services.py
       ;;
     moderators) echo tests/test_moderator_units.py tests/test_moderator*.py ;;
-    verify_auth) echo tests/test_verify_auth_units.py tests/test_verify_auth*.py ;;
+    verify_auth)
+      echo tests/test_verify_auth_units.py tests/test_verify_auth_websocket.py \
+        tests/test_verify_auth_reach.py tests/test_verify_auth_outside.py tests/test_verify_auth*.py
+      ;;
     shared)
       echo tests/test_secure_domain_lexers.py tests/test_verify_auth_units.py \
         tests/test_secure_domain_rules.py tests/test_secure_domain_command.py \

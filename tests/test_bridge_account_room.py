@@ -7,6 +7,7 @@ that name with that option on internal.auth.DOMAIN; and, without it, a guest doe
 """
 
 import asyncio
+import contextlib
 from xml.etree import ElementTree
 
 import pytest
@@ -37,11 +38,18 @@ class _Join(slixmpp.ClientXMPP):
 
     async def _join(self, _) -> None:
         # A plain MUC join: our presence to ROOM/NICK; the room answers with our own presence
-        # (joined) or an error presence (refused). Room names are case-insensitive.
+        # (joined) or an error presence (refused), and muc_filter_access drops it unanswered.
+        # So a question to the room follows it: the server handles our stanzas in order, and
+        # once that answer is in, no presence of ours means not joined. Room names are
+        # case-insensitive.
         self.add_event_handler("presence", self._answer)
         join = self.make_presence(pto=f"{ROOM}/{NICK}")
         join.append(ElementTree.Element("{http://jabber.org/protocol/muc}x"))
         join.send()
+        question = self.make_iq_get(queryxmlns="http://jabber.org/protocol/disco#info", ito=ROOM)
+        with contextlib.suppress(slixmpp.exceptions.IqError):
+            await question.send(timeout=10)
+        self._settle(False)
 
     def _answer(self, presence) -> None:
         if presence["from"].bare.lower() == ROOM.lower() and presence["from"].resource == NICK:
@@ -87,6 +95,6 @@ def test_a_guest_joins_the_stock_room_but_not_the_filtered_one_while_the_bridge_
         # A moderator's account is no bridge either: only auth.DOMAIN is listed.
         assert not joins(server.c2s_port, f"alice@{DOMAIN}", "alice-pass")
         assert joins(server.c2s_port, JVB, NEW)
-        assert "refused presence from" in server.log()
+        assert "Filtering unauthorized presence" in server.log()
     finally:
         server.stop()

@@ -28,6 +28,15 @@ BAD_OPTIONS = [
     (["--ca-env", "1-NOT-A-NAME"], "--ca-env"),
     (["--ca-env", "TEST_CA", "--insecure"], "--ca-env"),
     (["--ca-file", "/etc/hosts", "--ca-env", "TEST_CA"], "--ca-file"),
+    (["--bridges", "0"], "--bridges 0"),
+    (["--bridges", "1001"], "--bridges 1001"),
+    (["--bridges", "two"], "--bridges"),
+    (["--bridges", "2", "--bridges-wait", "-1"], "--bridges-wait"),
+    (["--bridges", "2", "--bridges-wait", "1801"], "--bridges-wait"),
+    (["--bridges", "2", "--jicofo-url", "ftp://127.0.0.1:8888"], "--jicofo-url"),
+    (["--bridges", "2", "--jicofo-url", "http://"], "--jicofo-url"),
+    (["--bridges-wait", "60"], "need --bridges"),
+    (["--jicofo-url", "http://10.0.0.2:8888"], "need --bridges"),
 ]
 
 

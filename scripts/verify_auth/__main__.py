@@ -5,7 +5,7 @@
                    [--bosh-url URL] [--websocket-url URL] [--connect ADDRESS]
                    [--ca-file FILE | --ca-env NAME | --insecure] [--closed-ports LIST]
                    [--expect-address ADDRESS] [--timeout SECONDS] [--focus-wait SECONDS]
-                   < moderators.json
+                   [--bridges N [--bridges-wait SECONDS] [--jicofo-url URL]] < moderators.json
 
 stdin: {"user": "password", ...} (empty: no moderator checks). One line per check: PASS, FAIL,
 SKIP or WARN, the check, and what the server said. Exit 0 when no check failed, 1 when one did or
@@ -29,6 +29,7 @@ if not __package__:
 
 from verify_auth import args as cli  # noqa: E402
 from verify_auth import credentials, trust  # noqa: E402
+from verify_auth.bridges import bridges_serve_only_jicofo  # noqa: E402
 from verify_auth.checks import (  # noqa: E402
     anonymous_refused,
     config_js_names_guest,
@@ -50,10 +51,11 @@ CHECKS = [
     (focus_requires_login, True),
     (ports_closed, False),
     (address_expected, False),
+    (bridges_serve_only_jicofo, False),
 ]
 # The budget of each transport's checks, in --timeout steps (150 s by default): far more than a
 # working server needs, and a bound however slow one is. --focus-wait comes on top, once; checks
-# 6 and 7 bound themselves by --timeout.
+# 6 and 7 bound themselves by --timeout; check 8 gets RUN_BUDGET_STEPS more, plus --bridges-wait.
 RUN_BUDGET_STEPS = 15
 
 
@@ -66,6 +68,8 @@ def probe_from(argv: list[str]) -> Probe:
         Transport(name, urllib.parse.urlsplit(urls[name]), dialer) for name in args.transports
     ]
     budget = RUN_BUDGET_STEPS * args.timeout * len(transports) + args.focus_wait
+    if args.bridges is not None:
+        budget += RUN_BUDGET_STEPS * args.timeout + args.bridges_wait
     return Probe(
         transports=transports,
         dialer=dialer,
@@ -78,6 +82,9 @@ def probe_from(argv: list[str]) -> Probe:
         focus_wait=args.focus_wait,
         closed_ports=args.closed_ports,
         expect_address=args.expect_address,
+        bridges=args.bridges,
+        bridges_wait=args.bridges_wait,
+        jicofo_url=urllib.parse.urlsplit(args.jicofo_url),
     )
 
 

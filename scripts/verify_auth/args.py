@@ -10,6 +10,8 @@ import re
 import urllib.parse
 
 TRANSPORTS = ("bosh", "websocket")
+# jicofo's REST API listens there on the signalling node (the firewall keeps 8888 closed).
+JICOFO_URL = "http://127.0.0.1:8888"
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
@@ -75,6 +77,25 @@ def parser() -> argparse.ArgumentParser:
         default=0.0,
         help="seconds to wait for the conference focus to answer (jicofo starting after a "
         "restart); with it, a focus that never answers fails check 5 instead of skipping it",
+    )
+    p.add_argument(
+        "--bridges",
+        type=int,
+        metavar="N",
+        help="check 8: a guest cannot join the videobridges' room, and jicofo counts at least N "
+        "operational bridges",
+    )
+    p.add_argument(
+        "--bridges-wait",
+        type=float,
+        default=0.0,
+        help="seconds to keep asking jicofo while fewer than --bridges N are operational "
+        "(bridges still booting); default 0: ask once",
+    )
+    p.add_argument(
+        "--jicofo-url",
+        default=JICOFO_URL,
+        help=f"jicofo's REST API, where check 8 reads /stats (default {JICOFO_URL}: on the VM)",
     )
     return p
 
@@ -152,4 +173,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
         raise UsageError(f"--timeout {args.timeout:g} is out of range (0.5 to 300 seconds)")
     if not 0 <= args.focus_wait <= 600:
         raise UsageError(f"--focus-wait {args.focus_wait:g} is out of range (0 to 600 seconds)")
+    bridges(args)
     return args
+
+
+def bridges(args: argparse.Namespace) -> None:
+    """--bridges and its companions, checked only together: without it they would do nothing."""
+    if args.bridges is None:
+        if args.bridges_wait or args.jicofo_url != JICOFO_URL:
+            raise UsageError("--bridges-wait and --jicofo-url need --bridges N")
+        return
+    if not 1 <= args.bridges <= 1000:
+        raise UsageError(f"--bridges {args.bridges} is out of range (1 to 1000 bridges)")
+    if not 0 <= args.bridges_wait <= 1800:
+        raise UsageError(
+            f"--bridges-wait {args.bridges_wait:g} is out of range (0 to 1800 seconds)"
+        )
+    args.jicofo_url = url(args.jicofo_url, JICOFO_URL, ("http", "https"), "--jicofo-url")

@@ -66,6 +66,11 @@ class Probe:
     # the domain should resolve to. Empty / None: the check does not run.
     closed_ports: tuple[int, ...] = ()
     expect_address: str | None = None
+    # Check 8: how many operational bridges jicofo must count (None: the check does not run),
+    # how long to wait for them, and where jicofo's REST API is.
+    bridges: int | None = None
+    bridges_wait: float = 0.0
+    jicofo_url: urllib.parse.SplitResult | None = None
     _focus_give_up: float | None = field(default=None, repr=False)
 
     def session(self, transport: Transport, host: str, extra: float = 0) -> XmppClient:

@@ -127,6 +127,17 @@ class XmppClient:
             self.iq("set", f"<session xmlns='{SESSION_NS}'/>", to=None)
         return self.jid
 
+    def send(self, stanza: str) -> None:
+        """Sends a stanza that gets no answer of its own (a presence); what the server sends back
+        waits for `received`."""
+        self._pending.extend(self.transport.send(stanza, self.deadline))
+
+    def received(self, wanted) -> list[ET.Element]:
+        """Takes every element received so far that `wanted` accepts, in the server's order."""
+        taken = [element for element in self._pending if wanted(element)]
+        self._pending = [element for element in self._pending if not wanted(element)]
+        return taken
+
     def iq(self, kind: str, payload: str, to: str | None, wait: float | None = None):
         """Sends an IQ and returns its answer, or None when none came within `wait` seconds."""
         iq_id = secrets.token_hex(6)
