@@ -124,8 +124,9 @@ class JitsiSite(pulumi.ComponentResource):
             ),
             child,
         )
+        pool = None
         if cfg.videobridges:
-            Videobridges(
+            pool = Videobridges(
                 f"{name}-bridges",
                 VideobridgesArgs(
                     cfg,
@@ -134,7 +135,9 @@ class JitsiSite(pulumi.ComponentResource):
                     signalling_address=vm.instance.network_interfaces[0].network_ip,
                     host=host,
                     after=setup.secured,
+                    installed=setup.versions,
                     bridge_tag=network_tag(f"{name}-bridges", pulumi.get_stack()),
+                    release=setup.release,
                 ),
                 child,
             )
@@ -154,6 +157,9 @@ class JitsiSite(pulumi.ComponentResource):
                 accounts.credentials,
                 accounts.synced,
                 release=setup.release,
+                # With a pool, the proof counts its bridges too.
+                bridges=pool.fewest if pool else 0,
+                bridge_group=pool.group if pool else None,
             ),
             child,
         )

@@ -12,6 +12,9 @@ from components.remote_host import RemoteHost, command_line
 TOOLS = ("install_jitsi", "secure_domain", "moderators", "verify_auth", "shared")
 # Seconds the proof waits for jicofo to answer after its restart (it usually takes 5-20 s).
 FOCUS_WAIT = "120"
+# Seconds the proof waits for the pool's bridges to join their room: the group does not wait
+# for them, and a new bridge installs Java and the bridge at its first boot.
+BRIDGES_WAIT = "900"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +28,10 @@ class VerificationArgs:
     after: pulumi.Resource
     # The installed packages (HostSetup.release): a new release is proven again.
     release: pulumi.Input[str] = ""
+    # With a pool of videobridges: how many bridges must have joined their room (the pool's
+    # `min` and the VM's own), and the pool's group, which makes them. 0 and None: no pool.
+    bridges: int = 0
+    bridge_group: pulumi.Resource | None = None
 
 
 class Verification(pulumi.ComponentResource):
@@ -47,6 +54,10 @@ class Verification(pulumi.ComponentResource):
         words += ["--guest-domain", args.guest_domain, "--insecure", "--focus-wait", FOCUS_WAIT]
         # The web client logs in over WebSocket today, older clients and tools over BOSH.
         words += ["--transports", "bosh,websocket"]
+        # --bridges (check 8): a guest cannot join the bridges' room, and enough bridges have.
+        if args.bridges:
+            words += ["--bridges", str(args.bridges), "--bridges-wait", BRIDGES_WAIT]
+        after = [args.after, *([args.bridge_group] if args.bridge_group else [])]
         verified = command.remote.Command(
             f"{name}-auth",
             connection=host.connection,
@@ -56,7 +67,7 @@ class Verification(pulumi.ComponentResource):
             triggers=[*host.triggers(*TOOLS), args.release],
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[args.after],
+                depends_on=after,
                 additional_secret_outputs=["stdout", "stderr"],
             ),
         )

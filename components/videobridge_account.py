@@ -15,8 +15,10 @@ def bridge_account(
     domain: pulumi.Input[str],
     password: pulumi.Output[str],
     after: pulumi.Resource,
+    release: pulumi.Input[str] = "",
 ) -> command.remote.Command:
-    """The remote step, after `after` (the secured domain): the password only on its stdin."""
+    """The remote step, after `after` (the secured domain): the password only on its stdin; again
+    on a new `release` (the installed versions), after the upgrade is secured."""
     tool = command_line("sudo", "python3", "-B", host.script("bridge_account"), "--domain", domain)
     return command.remote.Command(
         f"{name}-account",
@@ -28,8 +30,12 @@ def bridge_account(
         stdin=pulumi.Output.secret(pulumi.Output.concat(password, "\n")),
         # It says what it kept or changed, never the password; kept secret all the same.
         logging=command.remote.Logging.STDOUT,
-        # The tool's folder and those it imports; nothing derived from the password.
-        triggers=host.triggers("bridge_account", "moderators", "secure_domain", "shared"),
+        # The tool's folder and those it imports, and the installed versions; nothing derived
+        # from the password.
+        triggers=[
+            *host.triggers("bridge_account", "moderators", "secure_domain", "shared"),
+            release,
+        ],
         opts=pulumi.ResourceOptions(
             parent=parent, depends_on=[after], additional_secret_outputs=["stdout", "stderr"]
         ),

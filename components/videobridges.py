@@ -5,7 +5,8 @@ template's metadata (scripts/bridge/boot.py), except its XMPP password, which it
 Secret Manager with its own service account (components/videobridge_secret.py). It trusts the
 signalling node's auth certificate, read from that node over the pinned SSH connection and
 published in the template. On the way out it hands its conferences over
-(scripts/bridge/shutdown.py).
+(scripts/bridge/shutdown.py). The template names the node's installed release: a new one there
+rolls the group, new bridges up before old ones leave.
 """
 
 import dataclasses
@@ -35,6 +36,11 @@ HEALTH_PORT = 8080
 HEALTH_PATH = "/about/health"
 # The scope a token needs for Secret Manager; IAM, not the scope, limits a bridge to its secret.
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+# A regional group without zones of its own spreads over three of the region's zones, and a
+# fixed surge there must be 0 or at least its number of zones: a rolling update adds this many.
+ZONES = 3
+# The signalling node keeps its own bridge, which joins the bridges' room beside the pool's.
+LOCAL_BRIDGES = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,13 +56,25 @@ class VideobridgesArgs:
     signalling_tag: str
     signalling_address: pulumi.Input[str]
     host: RemoteHost
-    # The step after which the signalling node's Prosody runs with its auth certificate.
+    # The step after which the signalling node's Prosody runs with its auth certificate: the
+    # last one of an install or upgrade (the securing step).
     after: pulumi.Resource
+    # {package: version} the signalling node runs (HostSetup.versions): the bridges install its
+    # jitsi-meet release exactly, so a new release there rolls the pool.
+    installed: pulumi.Input[dict]
     # The bridges' own network tag.
     bridge_tag: str
+    # The same versions as one line (HostSetup.release): the account step runs again after an
+    # upgrade, whose package scripts rewrite the site file its room filter is in.
+    release: pulumi.Input[str] = ""
 
 
 class Videobridges(pulumi.ComponentResource):
+    # The group: the proof counts its bridges only once it exists.
+    group: gcp.compute.RegionInstanceGroupManager
+    # The fewest bridges jicofo should count once the pool is up: `min` and the node's own.
+    fewest: int
+
     def __init__(
         self, name: str, args: VideobridgesArgs, opts: pulumi.ResourceOptions | None = None
     ):
@@ -66,7 +84,9 @@ class Videobridges(pulumi.ComponentResource):
         secret = bridge_secret(self, name, cfg.project, args.bridge_tag)
         host = args.host
         # The signalling node's Prosody learns the password the bridges log in with.
-        account = bridge_account(self, name, host, args.domain, secret.password, args.after)
+        account = bridge_account(
+            self, name, host, args.domain, secret.password, args.after, args.release
+        )
         certificate = command.remote.Command(
             f"{name}-certificate",
             connection=host.connection,
@@ -149,11 +169,13 @@ class Videobridges(pulumi.ComponentResource):
             auto_healing_policies=gcp.compute.RegionInstanceGroupManagerAutoHealingPoliciesArgs(
                 health_check=health.id, initial_delay_sec=HEAL_AFTER_SECONDS
             ),
+            update_policy=_rolling_update(),
             # The autoscaler sets the size; waiting for the bridges here would hold the `up`.
             wait_for_instances=False,
-            # Every bridge boots able to read its password, that Prosody accepts, and reachable.
+            # Every bridge boots able to read its password, that Prosody accepts, and reachable;
+            # a new release rolls only once the node runs it, secured again (args.after).
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[secret.reader, account, *firewalls]
+                parent=self, depends_on=[args.after, secret.reader, account, *firewalls]
             ),
         )
         policy = gcp.compute.RegionAutoscalerAutoscalingPolicyArgs(
@@ -180,6 +202,8 @@ class Videobridges(pulumi.ComponentResource):
             autoscaling_policy=policy,
             opts=child,
         )
+        self.group = group
+        self.fewest = pool.min + LOCAL_BRIDGES
         self.register_outputs({"group": group.id})
 
 
@@ -203,13 +227,38 @@ def _metadata(
         "jitsi-signalling-address": args.signalling_address,
         "jitsi-auth-certificate": certificate,
         "jitsi-bridge-secret": secret_name,
-        "jitsi-version": cfg.jitsi_version,
+        "jitsi-version": _release(args.installed, cfg.jitsi_version),
         "jitsi-apt-source": cfg.apt.jitsi_source or JITSI_SOURCE,
         "jitsi-apt-key": cfg.apt.jitsi_key or JITSI_KEY,
         "jitsi-shutdown-seconds": SHUTDOWN_SECONDS[cfg.videobridges.spot],
         # Nobody logs in to a bridge (the firewall closes 22 too): no project-wide key opens it.
         "block-project-ssh-keys": "TRUE",
     }
+
+
+def _release(installed: pulumi.Input[dict], configured: str) -> pulumi.Output[str]:
+    """The exact jitsi-meet release the signalling node runs, as its install step reported it
+    (`stable` there may be older than today's newest); the configured one only when the report
+    names none."""
+    return pulumi.Output.from_input(installed).apply(
+        lambda versions: versions.get("jitsi-meet") or configured
+    )
+
+
+def _rolling_update() -> gcp.compute.RegionInstanceGroupManagerUpdatePolicyArgs:
+    """A new template (a new release) replaces every bridge, capacity first: up to ZONES new
+    bridges boot beside the old ones, and an old one is deleted, running its shutdown script
+    (the handover), only once a new one is available (running and healthy once)."""
+    return gcp.compute.RegionInstanceGroupManagerUpdatePolicyArgs(
+        type="PROACTIVE",
+        # A bridge installs its release at its first boot only: nothing less than a new VM.
+        minimal_action="REPLACE",
+        most_disruptive_allowed_action="REPLACE",
+        # New VMs with new names beside the old ones (RECREATE would need unavailability).
+        replacement_method="SUBSTITUTE",
+        max_surge_fixed=ZONES,
+        max_unavailable_fixed=0,
+    )
 
 
 def _scheduling(spot: bool) -> gcp.compute.InstanceTemplateSchedulingArgs:

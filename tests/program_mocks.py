@@ -190,6 +190,19 @@ class _Warnings(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+def install_prints(monkeypatch, stdout: str) -> None:
+    """The mocked install step prints `stdout`, as the installer on the VM would."""
+    original = _Mocks.new_resource
+
+    def new_resource(mocks_, args):
+        resource_id, outputs = original(mocks_, args)
+        if args.name.endswith("setup-install"):
+            outputs = {**outputs, "stdout": stdout}
+        return resource_id, outputs
+
+    monkeypatch.setattr(_Mocks, "new_resource", new_resource)
+
+
 def stack_config(**overrides) -> tuple[dict, list[str]]:
     """A minimal valid stack (gcp:project and one secret moderator) plus overrides.
 

@@ -9,9 +9,8 @@ import shutil
 import subprocess
 import sys
 
-import program_mocks
 import pytest
-from program_mocks import PROJECT_IP, fake_checkout, run_program, stack_config
+from program_mocks import PROJECT_IP, fake_checkout, install_prints, run_program, stack_config
 from support import ROOT
 
 from components.remote_host import folder_digest
@@ -329,25 +328,12 @@ def test_running_a_tool_from_a_checkout_leaves_no_byte_code(tmp_path, tool):
 INSTALLED = "Installed packages:\n  jicofo 1.0-1140-1\n  jitsi-meet 2.0.10590-1\n  nginx 1.22.1-9\n"
 
 
-def _install_prints(monkeypatch, stdout: str) -> None:
-    """The mocked install step prints `stdout`, as the installer on the VM would."""
-    original = program_mocks._Mocks.new_resource
-
-    def new_resource(mocks, args):
-        resource_id, outputs = original(mocks, args)
-        if args.name.endswith("setup-install"):
-            outputs = {**outputs, "stdout": stdout}
-        return resource_id, outputs
-
-    monkeypatch.setattr(program_mocks._Mocks, "new_resource", new_resource)
-
-
 @pytest.mark.parametrize("step", ["setup-secure", "verify-auth", "prove-outside"])
 def test_securing_and_both_proofs_run_again_after_every_change_of_the_installed_versions(
     run, monkeypatch, step
 ):
     def triggers(stdout: str) -> list:
-        _install_prints(monkeypatch, stdout)
+        install_prints(monkeypatch, stdout)
         return run().named(step).inputs["triggers"]
 
     first = triggers("Jitsi Meet is installed for https://x/\n" + INSTALLED)
@@ -360,12 +346,12 @@ def test_securing_and_both_proofs_run_again_after_every_change_of_the_installed_
 
 
 def test_the_installed_versions_are_exported_as_the_vm_reported_them(run, monkeypatch):
-    _install_prints(monkeypatch, "Upgrade Jitsi Meet from a to b\n" + INSTALLED)
+    install_prints(monkeypatch, "Upgrade Jitsi Meet from a to b\n" + INSTALLED)
     assert run().exports["jitsiVersions"] == {
         "jicofo": "1.0-1140-1",
         "jitsi-meet": "2.0.10590-1",
         "nginx": "1.22.1-9",
     }
     # Not from the config: a pinned release the VM does not report is not exported.
-    _install_prints(monkeypatch, "")
+    install_prints(monkeypatch, "")
     assert run(jitsi__version="2.0.10590-1").exports["jitsiVersions"] == {}
