@@ -286,6 +286,8 @@ def test_the_loader_refuses_what_prosody_would_not_load():
     [
         ("exit 0", "no output"),  # ran, said nothing: not a pass
         ("echo ok; echo 'lua: broken' >&2; exit 1", "lua: broken"),
+        # Lua's own report: the error, then a stack traceback the user has no use for.
+        ("exec lua5.4 -e 'error(\"boom\")'", "lua5.4: (command line):1: boom"),
     ],
 )
 def test_a_loader_that_fails_to_run_is_a_refusal(tmp_path, monkeypatch, script, detail):

@@ -106,7 +106,8 @@ def read_values(path: str, text: str, queries: list[tuple[str, str]]) -> dict | 
     )
     lines = result.stdout.splitlines()
     if result.returncode != 0 or not lines:
-        detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        # Lua prints the error first, then its stack traceback: the first line says what broke.
+        detail = (result.stderr.strip().splitlines() or ["no output"])[0]
         raise Refusal(f"Prosody's config loader failed to run: {detail}")
     if lines[0].startswith("noloader\t"):
         # Files there, but not for the Lua that runs Prosody: Prosody's own check cannot run
