@@ -151,6 +151,8 @@ def test_too_few_bridges_fail_and_bridges_still_booting_are_waited_for(lab, jico
         (JicofoStats(body=b'{"bridge_selector": {"operational_bridge_count": "2"}}'), "no bridge"),
         (JicofoStats(body=b'{"bridge_selector": {"operational_bridge_count": true}}'), "no bridge"),
         (JicofoStats(body=b"<html>not jicofo</html>"), "Expecting value"),
+        (JicofoStats(body=b"[2]"), "no bridge"),
+        (JicofoStats(body=b'{"bridge_selector": [2]}'), "no bridge"),
         (None, "cannot connect"),
     ],
 )

@@ -72,7 +72,9 @@ def _operational(probe: Probe) -> int:
     status, body = net.get(dialer, url, Deadline(probe.timeout, probe.run))
     if status != 200:
         raise EndpointError(f"GET {url.path}: HTTP {status}")
-    count = json.loads(body).get("bridge_selector", {}).get("operational_bridge_count")
+    stats = json.loads(body)
+    selector = stats.get("bridge_selector") if isinstance(stats, dict) else None
+    count = selector.get("operational_bridge_count") if isinstance(selector, dict) else None
     if not isinstance(count, int) or isinstance(count, bool):
         raise ValueError("no bridge_selector.operational_bridge_count in it")
     return count
