@@ -54,6 +54,15 @@ def _client_values(text: str) -> tuple[list[tuple[str, str, int]], list]:
     return found, toks
 
 
+def logs_in(text: str, login: tuple[str, str]) -> bool:
+    """True when some client of the file logs in as `login` (user, domain)."""
+    found, toks = _client_values(text)
+    settings: dict[str, dict[str, str]] = {}
+    for client, name, v in found:
+        settings.setdefault(client, {})[name] = unquote(toks[v][0])
+    return any((s.get("USERNAME"), s.get("DOMAIN")) == login for s in settings.values())
+
+
 def with_password(text: str, login: tuple[str, str], password: str) -> str:
     """`text` with PASSWORD = `password` in every client that logs in as `login` (user,
     domain); refuses a file whose clients it cannot read or that has none for that login."""

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from moderators.prosody import Prosodyctl
 from secure_domain import files, services
 
-from . import account, internal_room, jvb_conf
+from . import account, internal_room, jvb_conf, legacy
 from .errors import EXIT_FAILED, EXIT_NOT_READY, Refusal
 
 JVB_CONF = "etc/jitsi/videobridge/jvb.conf"
+LEGACY = "etc/jitsi/videobridge/sip-communicator.properties"
 BRIDGE = "jitsi-videobridge2"
 
 
@@ -51,12 +52,20 @@ def _edits(root: pathlib.Path, domain: str, login: tuple[str, str], password: st
         raise Refusal(
             f"/{JVB_CONF} not found under {root}: is the local bridge installed?", EXIT_NOT_READY
         )
+    old_legacy = files.read_text(root / LEGACY) if (root / LEGACY).is_file() else ""
     old = files.read_text(path)
-    new = jvb_conf.with_password(old, login, password)
+    if legacy.logs_in(old_legacy, login) and not jvb_conf.logs_in(old, login):
+        new = old  # a 2020-era bridge: its login is in the legacy file alone
+    else:
+        new = jvb_conf.with_password(old, login, password)
     if new != old:
         jvb_conf.check_with_hocon_tool(new, login, password)
     bridge = Edit(path, f"/{JVB_CONF}", "the local bridge's PASSWORD", BRIDGE, old, new)
-    return [site, bridge]
+    if not legacy.logs_in(old_legacy, login):
+        return [site, bridge]
+    new_legacy = legacy.with_password(old_legacy, login, password)
+    what = "the local bridge's legacy PASSWORD, read before jvb.conf"
+    return [site, bridge, Edit(root / LEGACY, f"/{LEGACY}", what, BRIDGE, old_legacy, new_legacy)]
 
 
 def run(args, password: str, say) -> None:

@@ -36,14 +36,19 @@ def auth_urls(text: str) -> list[str]:
     return [value for _, _, _, value in _entries(text)]
 
 
-def _entries(text: str):
+def entries(text: str):
+    """(start, end, key, value) of every key's logical line, in file order; comments skipped."""
     for start, end, line in _logical_lines(text):
         stripped = line.lstrip()
         if not stripped or stripped[0] in "#!":
             continue
         m = _KEY_SPLIT.match(line)
-        if m and m.group(1) == KEY:
-            yield start, end, line, m.group(2).rstrip()
+        if m:
+            yield start, end, m.group(1), m.group(2).rstrip()
+
+
+def _entries(text: str):
+    return (entry for entry in entries(text) if entry[2] == KEY)
 
 
 def secure(text: str, domain: str) -> str:
