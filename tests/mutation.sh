@@ -7,6 +7,8 @@
 # --survivors: test again only the mutants that survived the last run (after adding tests), but
 # those judged equivalent (tests/mutation/equivalent.md); the tool's code must be unchanged.
 # MUTATION_JOBS: mutants tested at once (default 2), each in a copy of the checkout of its own.
+# MUTATION_SAMPLE=N: test N mutants drawn at random (seed MUTATION_SEED, default 14) instead of
+# all, for a tool whose tests take minutes; the report then gives a 95 % interval for the whole.
 # As root, like tests/run.sh, whose setup it runs first. Everything it writes is under
 # MUTATION_WORK (default /var/tmp/jitsi-meet-gce-mutation); this checkout is never mutated.
 set -euo pipefail
@@ -39,8 +41,14 @@ tests_for() {
       ;;
     moderators) echo tests/test_moderator_units.py tests/test_moderator*.py ;;
     verify_auth)
-      echo tests/test_verify_auth_units.py tests/test_verify_auth_websocket.py \
-        tests/test_verify_auth_reach.py tests/test_verify_auth_outside.py tests/test_verify_auth*.py
+      # After the units, one whole happy path per way in (straight, through nginx, check 8):
+      # most mutants break it within seconds. Then everything else.
+      echo tests/test_verify_auth_units.py \
+        tests/test_verify_auth.py::test_secured_server_passes_every_check \
+        tests/test_verify_auth_outside.py::test_secured_server_passes_every_check_from_outside \
+        tests/test_verify_auth_bridges.py::test_the_filtered_room_with_enough_bridges_passes_check_8 \
+        tests/test_verify_auth_websocket.py tests/test_verify_auth_reach.py \
+        tests/test_verify_auth_outside.py tests/test_verify_auth*.py
       ;;
     shared)
       echo tests/test_secure_domain_lexers.py tests/test_verify_auth_units.py \
@@ -139,6 +147,9 @@ EOF
     (cd "$dir/shard-0/main" &&
       "$work/venv/bin/cosmic-ray" init "$dir/cosmic-ray.toml" "$dir/session.sqlite" &&
       "$work/venv/bin/cr-filter-operators" "$dir/session.sqlite" "$dir/cosmic-ray.toml")
+    if [ -n "${MUTATION_SAMPLE:-}" ]; then
+      "${report[@]}" --sample "$MUTATION_SAMPLE" "${MUTATION_SEED:-14}" "$dir/session.sqlite"
+    fi
     for ((k = 0; k < jobs; k++)); do
       cp "$dir/session.sqlite" "$dir/session-$k.sqlite"
       "${report[@]}" --shard "$k" "$jobs" "$dir/session-$k.sqlite"

@@ -2,11 +2,14 @@
 
     python report.py SESSION... --equivalent tests/mutation/equivalent.md --tool TOOL
     python report.py --shard K N SESSION
+    python report.py --sample N SEED SESSION
     python report.py --reset-survivors SESSION... --equivalent tests/mutation/equivalent.md
 
 A run is split into N shards, one session file each (every shard a copy of the same session,
 testing every N-th mutant in its own copy of the checkout), so that N mutants are tested at
-once. `--shard K N` marks the mutants of the other shards as done elsewhere.
+once. `--shard K N` marks the mutants of the other shards as done elsewhere. `--sample N SEED`
+keeps N mutants drawn at random (seeded: the same draw for the same code) and marks the others
+as not drawn, for a tool whose tests are too slow to try every mutant.
 
 The report merges the shards' results, prints how many mutants were tested, killed and
 survived, the kill rate, and each survivor's diff, marking those that
@@ -17,7 +20,9 @@ the survivors not judged equivalent, so that `cosmic-ray exec` tests them again.
 """
 
 import argparse
+import math
 import pathlib
+import random
 import re
 import sqlite3
 
@@ -25,6 +30,8 @@ import sqlite3
 _BLOCK = re.compile(r"```diff\n(.*?)```", re.S)
 # What a shard writes as the result of a mutant another shard tests.
 OTHER_SHARD = "tested by another shard"
+# What a sampled run writes as the result of a mutant it leaves out.
+NOT_DRAWN = "not drawn for the sample"
 
 
 def _key(diff: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
@@ -50,9 +57,20 @@ def results(sessions: list[pathlib.Path]) -> list[tuple[str, str, str]]:
                 "SELECT job_id, worker_outcome, test_outcome, output, diff FROM work_results"
             )
             for job, worker, test, output, diff in rows:
-                if output != OTHER_SHARD:
+                if output == NOT_DRAWN:
+                    merged[job] = ("not drawn", "", "")
+                elif output != OTHER_SHARD:
                     merged[job] = (worker.lower(), (test or "").lower(), diff or "")
     return list(merged.values())
+
+
+def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion, in percent: what a sample says of the whole."""
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    half /= 1 + z * z / trials
+    return 100 * (centre - half), 100 * min(1.0, centre + half)
 
 
 def report(sessions: list[pathlib.Path], listing: pathlib.Path, tool: str) -> None:
@@ -63,13 +81,21 @@ def report(sessions: list[pathlib.Path], listing: pathlib.Path, tool: str) -> No
     known = equivalents(listing)
     equivalent = [diff for diff in survivors if _key(diff) in known]
     open_ones = [diff for diff in survivors if _key(diff) not in known]
-    other = len(rows) - len(tested) - sum(worker == "skipped" for worker, _, _ in rows)
+    left_out = sum(worker == "not drawn" for worker, _, _ in rows)
+    skipped = sum(worker in ("skipped", "not drawn") for worker, _, _ in rows)
+    other = len(rows) - len(tested) - skipped
     print(f"{tool}: {len(tested)} mutants tested, {killed} killed, {len(survivors)} survived")
+    if left_out:
+        drawn = len(rows) - skipped
+        print(f"  a random sample: {drawn} drawn of {drawn + left_out} mutants")
     if tested:
         print(f"  kill rate: {100 * killed / len(tested):.1f} % of all mutants")
         if len(tested) > len(equivalent):
             rate = 100 * killed / (len(tested) - len(equivalent))
             print(f"  kill rate: {rate:.1f} % of the non-equivalent ones")
+            if left_out:
+                low, high = wilson(killed, len(tested) - len(equivalent))
+                print(f"  95 % interval for all of the tool's: {low:.1f} to {high:.1f} %")
     print(f"  judged equivalent in {listing}: {len(equivalent)}")
     if other:
         print(f"  not tested (the mutation could not be made or run): {other}")
@@ -92,6 +118,22 @@ def shard(session: pathlib.Path, k: int, n: int) -> None:
         )
 
 
+def sample(session: pathlib.Path, n: int, seed: int) -> None:
+    with sqlite3.connect(session) as db:
+        pending = [
+            job
+            for (job,) in db.execute(
+                "SELECT job_id FROM work_items"
+                " WHERE job_id NOT IN (SELECT job_id FROM work_results) ORDER BY rowid"
+            )
+        ]
+        drawn = set(random.Random(seed).sample(pending, min(n, len(pending))))
+        db.executemany(
+            "INSERT INTO work_results (job_id, worker_outcome, output) VALUES (?, 'SKIPPED', ?)",
+            [(job, NOT_DRAWN) for job in pending if job not in drawn],
+        )
+
+
 def reset_survivors(sessions: list[pathlib.Path], listing: pathlib.Path) -> None:
     """Forgets the survivors' results, but for those judged equivalent: no test can kill them."""
     known = equivalents(listing)
@@ -110,10 +152,13 @@ def main() -> None:
     parser.add_argument("--equivalent", type=pathlib.Path)
     parser.add_argument("--tool", default="")
     parser.add_argument("--shard", type=int, nargs=2, metavar=("K", "N"))
+    parser.add_argument("--sample", type=int, nargs=2, metavar=("N", "SEED"))
     parser.add_argument("--reset-survivors", action="store_true")
     args = parser.parse_args()
     if args.shard:
         shard(args.sessions[0], *args.shard)
+    elif args.sample:
+        sample(args.sessions[0], *args.sample)
     elif args.reset_survivors:
         reset_survivors(args.sessions, args.equivalent)
     else:
