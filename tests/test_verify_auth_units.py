@@ -1,6 +1,8 @@
 """scripts/verify_auth without a server: SCRAM arithmetic, the config.js reader, argument errors."""
 
+import io
 import os
+import socket
 import subprocess
 import sys
 
@@ -9,6 +11,9 @@ from support import SCRIPTS, upstream_dir, upstream_version_names
 
 sys.path.insert(0, str(SCRIPTS))  # the tools import as packages of scripts/
 from shared import configjs  # noqa: E402
+from verify_auth import ports  # noqa: E402
+from verify_auth.__main__ import probe_from  # noqa: E402
+from verify_auth.net import Deadline, EndpointError  # noqa: E402
 from verify_auth.sasl import SaslError, ScramSha1  # noqa: E402
 
 PASSWORD = "pencil-Secret-42"
@@ -195,3 +200,49 @@ def test_the_probe_reads_what_the_configurator_wrote(version):
 def test_config_js_reader_refuses_what_it_cannot_trust(source):
     with pytest.raises(configjs.NotJitsiConfig):
         configjs.anonymous_domain(source)
+
+
+def _probe(monkeypatch, *args: str):
+    """The probe as the command line builds it, with empty stdin (no moderators)."""
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    return probe_from(["--domain", "meet.example.com", *args])
+
+
+def test_a_spent_budget_refuses_to_wait_any_longer():
+    with pytest.raises(EndpointError, match="no answer within 0 s"):
+        Deadline(0).remaining()
+    # A step's own budget never outlasts the run's.
+    with pytest.raises(EndpointError, match="no answer within 0 s"):
+        Deadline(5, Deadline(0)).remaining()
+    assert 4.5 < Deadline(5).remaining() <= 5
+
+
+@pytest.mark.parametrize(
+    ("args", "budget"),
+    [
+        (["--timeout", "4"], 15 * 4),
+        (
+            ["--timeout", "4", "--transports", "bosh,websocket", "--focus-wait", "30"],
+            15 * 4 * 2 + 30,
+        ),
+        (["--timeout", "2", "--bridges", "3", "--bridges-wait", "600"], 15 * 2 + 15 * 2 + 600),
+    ],
+)
+def test_the_whole_run_is_bounded_by_its_options(monkeypatch, args, budget):
+    # 15 --timeout steps per transport, --focus-wait once; check 8 as many more, and its wait.
+    assert _probe(monkeypatch, *args).run.seconds == budget
+
+
+def test_check_6_without_connect_knocks_at_the_address_the_domain_resolves_to(monkeypatch):
+    refusing = socket.socket()  # bound, never listening: connections to it are refused
+    refusing.bind(("127.0.0.1", 0))
+    port = refusing.getsockname()[1]
+    try:
+        probe = _probe(monkeypatch, "--closed-ports", str(port), "--timeout", "2")
+        monkeypatch.setattr(ports, "addresses", lambda *_: ["127.0.0.1"])
+        [result] = ports.ports_closed(probe)
+    finally:
+        refusing.close()
+    assert result.line() == (
+        f"PASS 6 ports {port} closed from here: 127.0.0.1: connection refused on {port}"
+    )

@@ -185,21 +185,31 @@ def test_frames_a_server_may_not_send_are_refused(serve, frames, message):
         receive(ws)
 
 
-def test_a_close_from_the_server_is_answered_and_reported(serve):
+@pytest.mark.parametrize(
+    ("payload", "says", "code"),
+    [
+        (struct.pack("!H", 1001) + b"going away", "(1001: going away)", 1001),
+        (struct.pack("!H", 1000), "(1000)", 1000),  # a code and no reason
+        (b"", "(no code)", None),
+    ],
+)
+def test_a_close_from_the_server_is_answered_and_reported(serve, payload, says, code):
     seen = {}
 
     def script(peer):
         peer.read_request()
         peer.upgrade()
-        peer.send_frame(CLOSE, struct.pack("!H", 1001) + b"going away")
+        peer.send_frame(CLOSE, payload)
         seen["answer"] = peer.read_frame()
 
     ws = connect(serve(script))
-    with pytest.raises(Closed, match="1001: going away") as closed:
+    with pytest.raises(Closed) as closed:
         receive(ws)
-    assert closed.value.code == 1001
+    assert str(closed.value) == f"WebSocket closed by the server {says}"
+    assert closed.value.code == code
     ws.close()  # nothing more to say: the close handshake is done
-    assert seen["answer"] == (True, CLOSE, True, struct.pack("!H", 1001))
+    # The answer echoes the code (RFC 6455 section 5.5.1), and no reason.
+    assert seen["answer"] == (True, CLOSE, True, payload[:2])
 
 
 def test_close_waits_for_the_server_and_is_bounded(serve):
@@ -269,15 +279,19 @@ def test_the_xmpp_stream_opens_restarts_and_closes_in_order(serve):
     ],
 )
 def test_a_stream_the_server_ends_terminates_the_session(serve, answer, condition):
+    seen = {}
+
     def script(peer):
         peer.read_request()
         peer.upgrade()
         peer.read_frame()
         peer.send_frame(TEXT, answer.encode())
         peer.send_frame(CLOSE, struct.pack("!H", 1000))
-        peer.read_frame()
+        seen["after"] = peer.read_frame()
 
     session = WebSocketSession(serve(script), Dialer(None, TIMEOUT), "meet.probe.invalid")
     with pytest.raises(SessionTerminated, match=condition):
         session.open(Deadline(10))
     session.close()
+    # The stream is over: no <close/> on it, only the WebSocket's own closing handshake.
+    assert seen["after"][:2] == (True, CLOSE)
