@@ -51,9 +51,9 @@ tests_for() {
         tests/test_verify_auth_outside.py tests/test_verify_auth*.py
       ;;
     shared)
-      echo tests/test_secure_domain_lexers.py tests/test_verify_auth_units.py \
-        tests/test_secure_domain_rules.py tests/test_secure_domain_command.py \
-        tests/test_secure_domain_*.py
+      echo tests/test_shared_configjs.py tests/test_secure_domain_lexers.py \
+        tests/test_verify_auth_units.py tests/test_secure_domain_rules.py \
+        tests/test_secure_domain_command.py tests/test_secure_domain_*.py
       ;;
     components) echo tests/test_program_*.py ;;
     *) return 1 ;;

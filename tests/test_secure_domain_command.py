@@ -20,6 +20,7 @@ sys.path.insert(0, str(SCRIPTS))
 from secure_domain import __main__ as command  # noqa: E402
 from secure_domain import jicofo, loader, plan, services  # noqa: E402
 from secure_domain.files import Refusal  # noqa: E402
+from shared import configjs  # noqa: E402
 
 DOMAIN, GUEST = "meet.example.com", "guest.meet.example.com"
 NEWEST = "2026-07_master-abf901a"
@@ -166,6 +167,16 @@ def test_a_config_js_that_is_not_jitsis_is_refused(root):
     assert str(refused.value) == (
         "config.js: no `hosts: { ... }` inside `var config = { ... }`; is this a Jitsi config.js?"
     )
+
+
+def test_a_config_js_the_edit_would_push_over_the_size_limit_is_refused_in_one_line(root):
+    # Just under the reader's limit: one more line takes it over, which the read-back refuses.
+    path = root / f"etc/jitsi/meet/{DOMAIN}-config.js"
+    text = path.read_text()
+    path.write_text(text + "//" + "x" * (configjs.MAX_CONFIG_BYTES - len(text) - 3) + "\n")
+    with pytest.raises(Refusal) as refused:
+        plan.plan(root, DOMAIN, GUEST)
+    assert str(refused.value) == ("config.js once edited: it is larger than 2 MB; nothing written")
 
 
 def test_an_edited_jicofo_conf_is_read_back_with_the_hocon_tool(root):

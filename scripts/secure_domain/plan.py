@@ -99,7 +99,11 @@ def plan(root: pathlib.Path, domain: str, guest: str) -> list[Change]:
         new = configjs.secure(old, guest)
     except configjs.NotJitsiConfig as e:
         raise Refusal(f"config.js: {e}; is this a Jitsi config.js?") from None
-    if configjs.anonymous_domain(new) != guest:
+    try:
+        named = configjs.anonymous_domain(new)
+    except configjs.NotJitsiConfig as e:
+        raise Refusal(f"config.js once edited: {e}; nothing written") from None
+    if named != guest:
         raise Refusal(f"internal error: config.js would not name {guest}; nothing written")
     changes.append(
         Change(path, _shown(root, path), f"hosts.anonymousdomain = '{guest}'", None, old, new)

@@ -180,8 +180,14 @@ def secure(text: str, guest: str) -> str:
     open_k, close_k = _hosts_object(toks)
     found = _in_hosts(toks, open_k, close_k)
     if found is not None:
+        if toks[found][0] in ("}", ","):
+            line_no = _line(text, toks[found - 2][1])
+            raise NotJitsiConfig(f"hosts.anonymousdomain has no value at line {line_no}")
         return _replace_value(text, toks[found], guest)
     body_start, body_end = toks[open_k][1] + 1, toks[close_k][1]
+    if "\n" not in text[body_start:body_end]:
+        # `hosts: { ... }` on one line: ours goes first inside it, on that line.
+        return text[:body_start] + f" anonymousdomain: '{guest}'," + text[body_start:]
     line = _COMMENTED_KEY.search(text, body_start, body_end)
     if line:
         # Upstream keeps `// anonymousdomain: 'guest.example.com',` here: take its place.
