@@ -6,7 +6,8 @@
 # TOOL: secure_domain moderators verify_auth shared components (default: all five, in that order).
 # --survivors: test again only the mutants that survived the last run (after adding tests), but
 # those judged equivalent (tests/mutation/equivalent.md); the tool's code must be unchanged.
-# MUTATION_JOBS: mutants tested at once (default 2), each in a copy of the checkout of its own.
+# MUTATION_JOBS: mutants tested at once (default 2), each in a copy of the checkout of its own;
+# --survivors takes as many as the last run had.
 # MUTATION_SAMPLE=N: test N mutants drawn at random (seed MUTATION_SEED, default 14) instead of
 # all, for a tool whose tests take minutes; the report then gives a 95 % interval for the whole.
 # As root, like tests/run.sh, whose setup it runs first. Everything it writes is under
@@ -92,6 +93,11 @@ for tool in "${tools[@]}"; do
   if $survivors && [ "$(cat "$dir/code.sha256" 2>/dev/null)" != "$code_hash" ]; then
     echo "--survivors: $module changed since the last run of $tool (or there was none): run it whole" >&2
     exit 2
+  fi
+  if $survivors; then
+    # Every shard of the last run gets its own survivors tested again, whatever MUTATION_JOBS
+    # says now: a shard left out would drop its survivors from the figures.
+    jobs=$(find "$dir" -maxdepth 1 -name 'session-*.sqlite' | wc -l)
   fi
   # Copies of the whole checkout, one per shard, mutated in place: the tests run the tools as
   # subprocesses (python3 -B scripts/TOOL, chrooted into the Prosody 13 root too), so the
