@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -11,10 +12,11 @@ from support import SCRIPTS, upstream_dir, upstream_version_names
 
 sys.path.insert(0, str(SCRIPTS))  # the tools import as packages of scripts/
 from shared import configjs  # noqa: E402
-from verify_auth import ports  # noqa: E402
+from verify_auth import credentials, ports  # noqa: E402
 from verify_auth.__main__ import probe_from  # noqa: E402
 from verify_auth.net import Deadline, EndpointError  # noqa: E402
 from verify_auth.sasl import SaslError, ScramSha1  # noqa: E402
+from verify_auth.xmpp import BIND_NS, STREAM_NS, ProtocolError, XmppClient, parse_xml  # noqa: E402
 
 PASSWORD = "pencil-Secret-42"
 # Bad uses of the outside-proof options, and the option each error line must name.
@@ -246,3 +248,60 @@ def test_check_6_without_connect_knocks_at_the_address_the_domain_resolves_to(mo
     assert result.line() == (
         f"PASS 6 ports {port} closed from here: 127.0.0.1: connection refused on {port}"
     )
+
+
+class _ScriptedServer:
+    """A transport whose server answers each IQ with `answer(id)`: what XmppClient needs."""
+
+    domain = "meet.example.com"
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def open(self, _deadline):
+        return [parse_xml(f"<features xmlns='{STREAM_NS}'/>".encode())]
+
+    restart = open
+
+    def send(self, payload: str, _deadline):
+        if not payload:
+            return []
+        return [parse_xml(self.answer(parse_xml(payload.encode()).get("id")).encode())]
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome"),
+    [
+        (
+            "<iq xmlns='jabber:client' type='result' id='{}'><bind xmlns='" + BIND_NS + "'>"
+            "<jid>guest-1@guest.meet.example.com/verify-auth-1</jid></bind></iq>",
+            "guest-1@guest.meet.example.com/verify-auth-1",
+        ),
+        (
+            "<iq xmlns='jabber:client' type='error' id='{}'><error type='cancel'>"
+            "<not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+            "resource binding failed (not-allowed)",
+        ),
+    ],
+)
+def test_binding_gives_the_servers_jid_or_fails_saying_why(answer, outcome):
+    with XmppClient(_ScriptedServer(answer.format), Deadline(5)) as client:
+        if outcome.startswith("resource binding failed"):
+            with pytest.raises(ProtocolError, match=re.escape(outcome)):
+                client.bind()
+        else:
+            assert client.bind() == outcome == client.jid
+
+
+@pytest.mark.parametrize(("size", "accepted"), [(1_000_000, True), (1_000_001, False)])
+def test_stdin_of_up_to_1_mb_is_read(monkeypatch, size, accepted):
+    data = b'{"alice": "pw"}'.ljust(size)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    if accepted:
+        assert credentials.read_stdin() == data.decode()
+    else:
+        with pytest.raises(credentials.UsageError, match="larger than 1 MB"):
+            credentials.read_stdin()

@@ -151,16 +151,21 @@ def test_pings_are_answered_and_fragments_joined(serve):
         peer.read_request()
         peer.upgrade()
         peer.send_frame(PING, b"are you there")
+        peer.send_frame(PING, b"x" * 125)  # the longest control frame RFC 6455 allows
         peer.send_frame(TEXT, b"<mess", fin=False)
         peer.send_frame(PING, b"still")  # control frames may come between fragments
         peer.send_frame(CONTINUATION, b"age/>")
-        seen["pongs"] = [peer.read_frame(), peer.read_frame()]
+        seen["pongs"] = [peer.read_frame(), peer.read_frame(), peer.read_frame()]
         peer.send_frame(TEXT, b"<done/>")  # only once both pongs are in
 
     ws = connect(serve(script))
     assert receive(ws) == b"<message/>"
     assert receive(ws) == b"<done/>"
-    assert seen["pongs"] == [(True, PONG, True, b"are you there"), (True, PONG, True, b"still")]
+    assert seen["pongs"] == [
+        (True, PONG, True, b"are you there"),
+        (True, PONG, True, b"x" * 125),
+        (True, PONG, True, b"still"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -171,6 +176,7 @@ def test_pings_are_answered_and_fragments_joined(serve):
         ([(CONTINUATION, b"<x/>", {})], "fragments are out of order"),
         ([(0x2, b"\x00\x01", {})], "opcode 0x2"),
         ([(PING, b"p", {"fin": False})], "malformed WebSocket control frame"),
+        ([(PING, b"x" * 126, {})], "malformed WebSocket control frame"),
     ],
 )
 def test_frames_a_server_may_not_send_are_refused(serve, frames, message):
