@@ -46,10 +46,11 @@ class Answer:
 
 
 class StandIn:
-    """An HTTP server on 127.0.0.1 that answers from `routes` ((method, path) -> Answer or a
-    function of the request's body giving one) and records every request."""
+    """An HTTP server on 127.0.0.1 (or `host`: the rehearsal serves a booted bridge from the
+    host end of its link) that answers from `routes` ((method, path) -> Answer or a function of
+    the request's body giving one) and records every request."""
 
-    def __init__(self, routes: dict):
+    def __init__(self, routes: dict, host: str = "127.0.0.1"):
         self.routes = routes
         self.requests: list[tuple[str, str, dict, bytes]] = []
         stand_in = self
@@ -74,8 +75,8 @@ class StandIn:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -107,18 +108,19 @@ def metadata_routes(attributes: dict[str, str], instance: dict[str, str]) -> dic
     return routes
 
 
-def secret_routes(password: str, status: int = 200) -> dict:
-    """Secret Manager's answer for SECRET: the password to the bearer of TOKEN, 403 otherwise."""
+def secret_routes(password: str, status: int = 200, secret: str = SECRET) -> dict:
+    """Secret Manager's answer for `secret`: the password to the bearer of TOKEN, 403
+    otherwise."""
 
     def respond(headers, _body):
         if status != 200 or headers.get("Authorization") != f"Bearer {TOKEN}":
             error = {"error": {"code": 403, "status": "PERMISSION_DENIED"}}
             return Answer(status if status != 200 else 403, json.dumps(error).encode())
         data = base64.b64encode(password.encode()).decode()
-        body = {"name": f"{SECRET}/versions/1", "payload": {"data": data}}
+        body = {"name": f"{secret}/versions/1", "payload": {"data": data}}
         return Answer(200, json.dumps(body).encode())
 
-    return {("GET", f"/v1/{SECRET}/versions/latest:access"): respond}
+    return {("GET", f"/v1/{secret}/versions/latest:access"): respond}
 
 
 def new_root(path: pathlib.Path, boot_id: str) -> pathlib.Path:

@@ -3,7 +3,7 @@
 What it must do on a fresh bridge: read its metadata and its password, install the release's
 bridge, trust the signalling node's certificate, write a jvb.conf that parses as HOCON with the
 right values and a nickname of its own, drop the legacy properties, restart the bridge. What it
-must never do: show the password anywhere but jvb.conf (0640 root:jvb).
+must never do: show the password anywhere but jvb.conf (0640 root:jitsi).
 """
 
 import pathlib
@@ -234,7 +234,7 @@ def test_the_password_is_in_jvb_conf_alone_never_in_output_arguments_or_environm
     assert holders == ["etc/jitsi/videobridge/jvb.conf"]
     conf = (bridge.root / holders[0]).stat()
     assert stat.S_IMODE(conf.st_mode) == 0o640
-    assert (conf.st_uid, conf.st_gid) == (0, 998)  # root:jvb, the group the package made
+    assert (conf.st_uid, conf.st_gid) == (0, 998)  # root:jitsi, the group the package made
 
 
 def test_metadata_that_cannot_be_read_stops_the_boot_with_one_line_changing_nothing(bridges):

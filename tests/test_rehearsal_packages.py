@@ -191,6 +191,7 @@ def test_packages_carry_upstream_files_and_the_project_plugin(repo, tmp_path):
     assert {p.name for p in plugins.iterdir()} == {
         "mod_auth_jitsi-anonymous.lua",
         "mod_client_proxy.lua",
+        "mod_muc_filter_access.lua",
     }
     for target, source in build.EXTRA_FILES["jitsi-meet-prosody"].items():
         assert (prosody / target).read_bytes() == source.read_bytes()

@@ -227,7 +227,8 @@ def configure(meta: dict[str, str], password: str) -> None:
         # Read before jvb.conf: its old XMPP and STUN keys would win.
         os.unlink(legacy)
         print(f"jitsi-bridge: removed {CONF_DIR}/sip-communicator.properties")
-    changed = write(f"{CONF_DIR}/jvb.conf", jvb_conf(meta, password), 0o640, group_id("jvb"))
+    # The package runs the bridge as jvb:jitsi (its postinst even deletes an old jvb group).
+    changed = write(f"{CONF_DIR}/jvb.conf", jvb_conf(meta, password), 0o640, group_id("jitsi"))
     done = "wrote" if changed else "kept"
     print(f"jitsi-bridge: {done} {CONF_DIR}/jvb.conf for {meta['nickname']}")
 

@@ -3,9 +3,10 @@
 called by (a symlink per command). Each call is appended to $BRIDGE_STUB_LOG as one JSON line
 (the command, its arguments, what it read on stdin); the few effects that matter are made under
 $JITSI_BRIDGE_ROOT as the real packages make them:
-- `apt-get install jitsi-videobridge2[=VERSION]`: what the package's postinst leaves, a jvb
-  group, a jvb.conf of its own for a local Prosody with an 8-character secret, a legacy
-  sip-communicator.properties, and the package in dpkg's status file (dpkg-query stays real);
+- `apt-get install jitsi-videobridge2[=VERSION]`: what the package's postinst leaves, a jitsi
+  group (the bridge's), a jvb.conf of its own for a local Prosody with an 8-character secret, a
+  legacy sip-communicator.properties, and the package in dpkg's status file (dpkg-query stays
+  real);
 - `apt-cache show jitsi-meet=VERSION`: the release's record, which pins the bridge;
 - `apt-mark hold`: the package held.
 """
@@ -55,9 +56,9 @@ def apt_get(args: list[str]) -> int:
     (conf / "jvb.conf").write_text(STOCK_CONF)
     (conf / "sip-communicator.properties").write_text(LEGACY)
     group = ROOT / "etc/group"
-    if "\njvb:" not in "\n" + group.read_text():
+    if "\njitsi:" not in "\n" + group.read_text():
         with group.open("a") as f:
-            f.write("jvb:x:998:\n")
+            f.write("jitsi:x:998:\n")
     status(version, "install")
     return 0
 

@@ -52,9 +52,10 @@ def _match(protocol: str, ports: list[str]) -> str:
     return f"meta l4proto {name} "
 
 
-def registered(run: Run, vm_tags: list[str]) -> list[tuple]:
+def registered(run: Run, vm_tags: list[str], tagged: dict | None = None) -> list[tuple]:
     """The program's rules that apply to the VM, as (name, priority, action, protocols,
-    sources)."""
+    sources). `tagged`: network tag -> the addresses of the machines that carry it, which a
+    rule's source tags stand for (as Compute Engine matches them, by the VMs' addresses)."""
     rules = []
     for resource in run.of_type(FIREWALL):
         inputs = resource.inputs
@@ -63,8 +64,11 @@ def registered(run: Run, vm_tags: list[str]) -> list[tuple]:
         action, key = ("allow", "allows") if inputs.get("allows") else ("deny", "denies")
         protocols = [(p["protocol"], list(p.get("ports") or [])) for p in inputs[key]]
         priority = int(inputs.get("priority", 1000))
-        # A rule by source tag (the bridges' 5222) matches no address of the rehearsal's host.
-        sources = inputs.get("sourceRanges") or []
+        # A rule by source tag (the bridges' 5222) matches no address of the rehearsal's host,
+        # only the machines given as carrying the tag.
+        sources = list(inputs.get("sourceRanges") or [])
+        for tag in inputs.get("sourceTags") or []:
+            sources += [f"{address}/32" for address in (tagged or {}).get(tag, [])]
         rules.append((resource.name, priority, action, protocols, sources))
     return rules
 

@@ -88,6 +88,8 @@ class Stage:
         # What the last `up` was given: the user's next change starts from it.
         self.moderators: dict[str, str] = {}
         self.domain = DOMAIN
+        # Network tag -> addresses of the other machines that carry it (a pool's bridges).
+        self.tagged: dict[str, list[str]] = {}
 
     # -- the stage ------------------------------------------------------------------------
     def __enter__(self) -> "Stage":
@@ -225,7 +227,8 @@ class Stage:
         run = self.program(config, checkout, host_key)
         # The cloud puts the firewall rules in place before anything reaches the VM.
         tags = run.named("host-vm").inputs["tags"]
-        rules = firewall.registered(run, tags) + firewall.DEFAULT_NETWORK + firewall.HAND_MADE
+        rules = firewall.registered(run, tags, self.tagged)
+        rules += firewall.DEFAULT_NETWORK + firewall.HAND_MADE
         firewall.apply(self.vm.name, firewall.ruleset(rules))
         report = self._measured(lambda: self.engine.up(run, checkout or self.project))
         # The user keeps a config that deployed; one that failed is what they change back.

@@ -66,6 +66,8 @@ MAX_GNUPG_HOME = 80
 WEB_CONFIG = "usr/share/jitsi-meet-web-config"
 PLUGINS = "usr/share/jitsi-meet/prosody-plugins"
 PROJECT_PLUGIN = ROOT / "tests/prosody_plugins/mod_auth_jitsi-anonymous.lua"
+# jitsi-meet ships mod_muc_filter_access; the project's test stand-in behaves as it does.
+FILTER_PLUGIN = ROOT / "tests/prosody_plugins/mod_muc_filter_access.lua"
 JICOFO_STANDIN = ("xmpp_client.py", "hocon_config.py", "jicofo_standin.py")
 JVB_STANDIN = ("xmpp_client.py", "hocon_config.py", "jvb_standin.py")
 
@@ -81,6 +83,7 @@ EXTRA_FILES = {
         "usr/share/jitsi-meet-prosody/prosody.cfg.lua-jvb.example": FIXTURE
         / "etc/prosody/conf.avail/meet.example.com.cfg.lua",
         f"{PLUGINS}/mod_auth_jitsi-anonymous.lua": PROJECT_PLUGIN,
+        f"{PLUGINS}/mod_muc_filter_access.lua": FILTER_PLUGIN,
     },
     "jicofo": {
         "usr/share/jicofo/jicofo.conf.example": FIXTURE / "etc/jitsi/jicofo/jicofo.conf",

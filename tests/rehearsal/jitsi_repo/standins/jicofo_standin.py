@@ -11,10 +11,18 @@ login-url domain gets not-authorized for a new room; one inside must send a mach
 not-acceptable) and gets a result. With authentication off (the install's default) everyone
 gets a result. Every room counts as new. One log line per answered request, on stdout (the
 journal). A config it cannot use exits 78 (EX_CONFIG).
+
+After each login it joins the bridges' room (`jicofo.bridge.brewery-jid`) as `focus`, and
+counts its occupants whose presence carries colibri stats: those are bridges (one per
+nickname, as the room has one occupant per nickname). `GET /stats` on 127.0.0.1:8888 (jicofo's
+REST API) answers `{"bridge_selector": {"bridge_count": N, "operational_bridge_count": N}}`.
 """
 
 import argparse
+import http.server
+import json
 import sys
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -22,6 +30,11 @@ import xmpp_client as xmpp
 from hocon_config import EX_CONFIG, ConfigError, hocon_get
 
 FOCUS_NS = "http://jitsi.org/protocol/focus"
+MUC_NS = "http://jabber.org/protocol/muc"
+COLIBRI_NS = "http://jitsi.org/protocol/colibri"
+# jicofo's REST API, where its /stats is read (jicofo.rest: port 8888).
+REST_HOST, REST_PORT = "127.0.0.1", 8888
+BREWERY_NICKNAME = "focus"
 CONFIG = "/etc/jitsi/jicofo/jicofo.conf"
 # Jicofo reads this legacy property before jicofo.conf, so a stale line there wins.
 LEGACY = "/etc/jitsi/jicofo/sip-communicator.properties"
@@ -35,6 +48,7 @@ class Settings:
     account: xmpp.Account
     client_proxy: str  # focus.DOMAIN: requests come from escape(user)@client_proxy
     login_domain: str | None  # None: no authentication, everyone may create rooms
+    brewery: str = ""  # the bridges' room, jicofo.bridge.brewery-jid ("" : none)
 
 
 def read_legacy(path: str) -> dict[str, str]:
@@ -97,7 +111,13 @@ def settings_from(jicofo: dict, legacy: dict[str, str]) -> Settings:
         resource="focus",
     )
     auth = jicofo.get("authentication", {})
-    return Settings(account, str(client.get("client-proxy", "")), login_domain(auth, legacy))
+    brewery = jicofo.get("bridge", {}).get("brewery-jid", "")
+    return Settings(
+        account,
+        str(client.get("client-proxy", "")),
+        login_domain(auth, legacy),
+        str(brewery),
+    )
 
 
 def requester_of(sender: str, client_proxy: str) -> str:
@@ -137,8 +157,79 @@ def conference_reply(settings: Settings, stanza: ET.Element, answer: str) -> str
     return xmpp.iq_reply(stanza, conference)
 
 
-def handler(settings: Settings, log):
+class Brewery:
+    """The bridges in the bridges' room: occupants (nicknames) whose presence has colibri stats.
+    The XMPP loop writes it, the REST thread reads it."""
+
+    def __init__(self, room: str):
+        self.room = room.lower()
+        self.bridges: set[str] = set()
+        self.lock = threading.Lock()
+
+    def join(self, connection: xmpp.Connection) -> None:
+        with self.lock:
+            self.bridges.clear()  # a new session: the room tells every occupant again
+        if self.room:
+            presence = ET.Element("presence", {"to": f"{self.room}/{BREWERY_NICKNAME}"})
+            ET.SubElement(presence, "x", {"xmlns": MUC_NS})
+            connection.send(ET.tostring(presence, encoding="unicode"))
+
+    def presence(self, stanza: ET.Element, log) -> bool:
+        """Takes a presence from the room into account; False when it is not the room's."""
+        room, _, nick = stanza.get("from", "").partition("/")
+        if not self.room or room.lower() != self.room or not nick:
+            return False
+        if stanza.get("type") == "error":
+            log(f"cannot join the bridges' room {self.room}")
+            return True
+        bridge = stanza.get("type") != "unavailable" and (
+            stanza.find(f"{{{COLIBRI_NS}}}stats") is not None
+        )
+        with self.lock:
+            known = nick in self.bridges
+            if bridge and not known:
+                self.bridges.add(nick)
+                log(f"bridge {nick} joined ({len(self.bridges)} bridges)")
+            elif not bridge and known:
+                self.bridges.discard(nick)
+                log(f"bridge {nick} left ({len(self.bridges)} bridges)")
+        return True
+
+    def stats(self) -> dict:
+        with self.lock:
+            count = len(self.bridges)
+        return {"bridge_selector": {"bridge_count": count, "operational_bridge_count": count}}
+
+
+def serve_stats(
+    brewery: Brewery, host: str = REST_HOST, port: int = REST_PORT
+) -> http.server.ThreadingHTTPServer:
+    """jicofo's REST API's /stats, in a thread of its own."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's names)
+            found = self.path == "/stats"
+            body = json.dumps(brewery.stats() if found else {"error": "not found"}).encode()
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def handler(settings: Settings, log, brewery: Brewery | None = None):
     def on_stanza(connection: xmpp.Connection, stanza: ET.Element) -> None:
+        if stanza.tag == f"{{{xmpp.CLIENT_NS}}}presence":
+            if brewery is not None:
+                brewery.presence(stanza, log)
+            return
         conference = stanza.find(f"{{{FOCUS_NS}}}conference")
         is_set = stanza.tag == f"{{{xmpp.CLIENT_NS}}}iq" and stanza.get("type") == "set"
         if not is_set or conference is None:
@@ -173,7 +264,13 @@ def main(argv: list[str]) -> int:
         log("authentication off: everyone may create rooms")
     else:
         log(f"authentication XMPP: only users of {settings.login_domain} may create rooms")
-    xmpp.run_forever(settings.account, handler(settings, log), log)
+    brewery = Brewery(settings.brewery)
+    try:
+        serve_stats(brewery)
+    except OSError as error:
+        print(f"jicofo stand-in: cannot serve {REST_HOST}:{REST_PORT}: {error}", flush=True)
+        return 1
+    xmpp.run_forever(settings.account, handler(settings, log, brewery), log, on_login=brewery.join)
     return 0
 
 

@@ -39,6 +39,9 @@ class Account:
     username: str
     password: str
     resource: str
+    # Check the server's certificate against the system's trust, for `domain` (a bridge dialling
+    # the signalling node); False: encrypted only (a service on Prosody's own machine).
+    verify: bool = False
 
     @property
     def jid(self) -> str:
@@ -81,11 +84,14 @@ class Connection:
         self.send(f"<starttls xmlns='{TLS_NS}'/>")
         if not self.read().tag.endswith("proceed"):
             raise LoginError("the server refused STARTTLS")
-        # Loopback to this machine's own Prosody, whose certificate is self-signed: encrypted,
-        # not verified (real jicofo trusts the auth domain's certificate instead).
         context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        if not self.account.verify:
+            # Loopback to this machine's own Prosody, whose certificate is self-signed:
+            # encrypted, not verified (real jicofo trusts the auth domain's certificate instead).
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        # Verified: the system's trust (update-ca-certificates), the name the XMPP domain; a
+        # failed check raises ssl.SSLCertVerificationError, an OSError, and no login is sent.
         self.sock = context.wrap_socket(self.sock, server_hostname=self.account.domain)
         features = self._open_stream()
         mechanisms = [m.text for m in features.iter(f"{{{SASL_NS}}}mechanism")]
@@ -100,12 +106,12 @@ class Connection:
             reason = next((child.tag.split("}")[-1] for child in answer), "no reason")
             raise LoginError(f"{self.account.jid} was refused: {reason}")
         self._open_stream()
+        # No resource asked: the server picks one (several bridges share one account, and a
+        # second session asking for the same resource would replace the first).
         resource = ET.Element("resource")
         resource.text = self.account.resource
-        self.send(
-            f"<iq type='set' id='bind1'><bind xmlns='{BIND_NS}'>"
-            f"{ET.tostring(resource, encoding='unicode')}</bind></iq>"
-        )
+        asked = ET.tostring(resource, encoding="unicode") if self.account.resource else ""
+        self.send(f"<iq type='set' id='bind1'><bind xmlns='{BIND_NS}'>{asked}</bind></iq>")
         bound = self.read().find(f".//{{{BIND_NS}}}jid")
         if bound is None:
             raise LoginError("resource binding failed")
@@ -115,11 +121,12 @@ class Connection:
     def send(self, xml: str) -> None:
         self.sock.sendall(xml.encode())
 
-    def stanzas(self) -> Iterator[ET.Element]:
-        """Every stanza until the server ends the stream (then returns)."""
+    def stanzas(self, stop: Callable[[], bool] = lambda: False) -> Iterator[ET.Element]:
+        """Every stanza until the server ends the stream or `stop()` (asked every second) is
+        true (then returns)."""
         self.sock.settimeout(1.0)
         quiet_since = time.monotonic()
-        while True:
+        while not stop():
             try:
                 yield self.read()
                 quiet_since = time.monotonic()
@@ -198,11 +205,15 @@ def run_forever(
     handle: Callable[[Connection, ET.Element], None],
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
+    on_login: Callable[[Connection], None] = lambda connection: None,
+    stop: Callable[[Connection], bool] | None = None,
 ) -> None:
     """Logs in, serves stanzas, and logs in again whenever the connection ends.
 
     The wait between attempts doubles from BACKOFF_FIRST up to BACKOFF_MAX seconds and starts
-    over after a successful login, so a Prosody restart costs a second or two.
+    over after a successful login, so a Prosody restart costs a second or two. `on_login` runs
+    after each login (joins, say); `stop(connection)`, asked every second while connected,
+    ends it all when true (it may send its goodbyes first).
     """
     delay = BACKOFF_FIRST
     while True:
@@ -210,8 +221,11 @@ def run_forever(
         try:
             log(f"logged in as {connection.login()}")
             delay = BACKOFF_FIRST
-            for stanza in connection.stanzas():
+            on_login(connection)
+            for stanza in connection.stanzas(lambda c=connection: stop is not None and stop(c)):
                 handle(connection, stanza)
+            if stop is not None and stop(connection):
+                return
             log("the server closed the connection")
         except (LoginError, ConnectionError, OSError, ET.ParseError) as error:
             log(f"cannot log in as {account.jid} at {account.host}:{account.port}: {error}")
