@@ -126,6 +126,9 @@ class ProsodyServer:
         self.config = f"{self.dir}/prosody.cfg.lua"
         self.scripts = self._install_scripts()
         self._write_config(site_config)
+        # An external component (a focus stand-in) connects as soon as the server is up: its
+        # port must be listening too, which a busy machine may see later than c2s.
+        self._components = "component_secret" in site_config
         self.process: subprocess.Popen | None = None
 
     def inside(self, host_path: pathlib.Path) -> str:
@@ -224,7 +227,9 @@ Include "{self.dir}/site.cfg.lua"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"prosody exited with {self.process.returncode}: {self.log()}")
-            if self._listening(self.c2s_port) and self._listening(self.http_port) and self._shell():
+            ports = (self.c2s_port, self.http_port)
+            ports += (self.component_port,) if self._components else ()
+            if all(self._listening(port) for port in ports) and self._shell():
                 return
             time.sleep(0.05)
         self.stop()
