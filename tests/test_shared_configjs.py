@@ -220,9 +220,16 @@ def test_a_hosts_object_on_one_line_gets_the_key_inside_it(text, expected):
     assert configjs.secure(secured, "g.d") == secured
 
 
-def test_a_key_without_a_value_is_refused_naming_its_line():
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "var config = {\n    hosts: {\n        anonymousdomain:\n    }\n};\n",
+        # The key's line, not its colon's.
+        "var config = {\n    hosts: {\n        anonymousdomain\n        :\n    }\n};\n",
+    ],
+)
+def test_a_key_without_a_value_is_refused_naming_its_line(broken):
     # Broken JavaScript (`anonymousdomain:` and then `}`): never edited into something else.
-    broken = "var config = {\n    hosts: {\n        anonymousdomain:\n    }\n};\n"
     assert configjs.anonymous_domain(broken) is None
     with pytest.raises(
         configjs.NotJitsiConfig, match="^hosts.anonymousdomain has no value at line 3$"

@@ -197,6 +197,7 @@ def test_frames_a_server_may_not_send_are_refused(serve, frames, message):
         (struct.pack("!H", 1001) + b"going away", "(1001: going away)", 1001),
         (struct.pack("!H", 1000), "(1000)", 1000),  # a code and no reason
         (b"", "(no code)", None),
+        (b"\x03", "(no code)", None),  # too short for a code (RFC 6455 wants two bytes)
     ],
 )
 def test_a_close_from_the_server_is_answered_and_reported(serve, payload, says, code):
