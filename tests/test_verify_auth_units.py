@@ -6,6 +6,7 @@ import re
 import socket
 import subprocess
 import sys
+import urllib.parse
 
 import pytest
 from support import SCRIPTS, upstream_dir, upstream_version_names
@@ -305,3 +306,23 @@ def test_stdin_of_up_to_1_mb_is_read(monkeypatch, size, accepted):
     else:
         with pytest.raises(credentials.UsageError, match="larger than 1 MB"):
             credentials.read_stdin()
+
+
+@pytest.mark.parametrize(
+    ("insecure", "url", "plain_allowed"),
+    [
+        (False, "https://meet.example.com/http-bind", True),
+        (False, "wss://meet.example.com/xmpp-websocket", True),
+        # --insecure: TLS, but nobody checked whose; a password in PLAIN would be handed over.
+        (True, "https://meet.example.com/http-bind", False),
+        (True, "wss://meet.example.com/xmpp-websocket", False),
+        # No TLS at all, whatever the context says.
+        (False, "http://meet.example.com/http-bind", False),
+        (False, "ws://meet.example.com/xmpp-websocket", False),
+    ],
+)
+def test_plain_is_allowed_only_over_tls_with_a_verified_certificate(
+    monkeypatch, insecure, url, plain_allowed
+):
+    probe = _probe(monkeypatch, *(["--insecure"] if insecure else []))
+    assert probe.dialer.secure(urllib.parse.urlsplit(url)) is plain_allowed
