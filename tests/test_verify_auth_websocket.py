@@ -1,6 +1,8 @@
 """The probe's WebSocket client (RFC 6455) and its XMPP framing (RFC 7395), against a scripted
 server that says exactly what each test needs, right or wrong."""
 
+import base64
+import hashlib
 import struct
 import sys
 import time
@@ -8,7 +10,7 @@ import urllib.parse
 
 import pytest
 from support import SCRIPTS
-from websocket_standin import StandIn
+from websocket_standin import GUID, StandIn
 
 sys.path.insert(0, str(SCRIPTS))  # the tools import as packages of scripts/
 from verify_auth.net import Deadline, Dialer, EndpointError, SessionTerminated  # noqa: E402
@@ -21,7 +23,7 @@ from verify_auth.websocket import (  # noqa: E402
     Closed,
     WebSocket,
 )
-from verify_auth.websocket_upgrade import UpgradeRefused  # noqa: E402
+from verify_auth.websocket_upgrade import MAX_HEADER_BYTES, UpgradeRefused  # noqa: E402
 from verify_auth.xmpp_websocket import FRAMING_NS, WebSocketSession  # noqa: E402
 
 TIMEOUT = 1.0
@@ -133,6 +135,24 @@ def test_an_answer_that_is_no_upgrade_is_refused(serve, answer, message):
 
     with pytest.raises(EndpointError, match=message):
         connect(serve(script))
+
+
+def test_an_answer_of_exactly_16_kb_of_headers_is_read(serve):
+    def script(peer):
+        key = peer.read_request()["sec-websocket-key"]
+        accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()  # noqa: S324
+        head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        head += f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+        head += "Sec-WebSocket-Protocol: xmpp\r\n"
+        # Padded so that its first 16,384 bytes (the limit) end just before the blank line.
+        pad = MAX_HEADER_BYTES - len(head) - len("X-Pad: \r\n") + 2
+        answer = (head + "X-Pad: " + "y" * pad + "\r\n\r\n").encode()
+        peer.sock.sendall(answer[:MAX_HEADER_BYTES])
+        time.sleep(0.3)  # the client has read all of it, and waits for the rest
+        peer.sock.sendall(answer[MAX_HEADER_BYTES:])
+        peer.send_frame(TEXT, b"<ok/>")
+
+    assert receive(connect(serve(script))) == b"<ok/>"
 
 
 def test_an_http_error_is_an_upgrade_refused(serve):
