@@ -134,6 +134,49 @@ def test_a_vm_that_publishes_no_key_stops_the_deploy_before_any_ssh(run, monkeyp
     assert _remote_steps(result) == []
 
 
+@pytest.mark.parametrize(
+    ("answers", "last_read"),
+    [
+        # Keys were published, none of them a key of its type: said as such, not left blank.
+        (
+            CloudAnswers(host_key=f"ssh-ed25519 {ECDSA_HOST_KEY.split()[1]}", other_host_keys=()),
+            "no usable key",
+        ),
+        # An ECDSA key only, never read twice: its type is named.
+        (CloudAnswers(host_key=""), "ecdsa-sha2-nistp256"),
+        # Nothing published: the API's own answer, as it said it.
+        (
+            CloudAnswers(host_key="", other_host_keys=()),
+            "invoke of gcp:compute/getInstanceGuestAttributes:getInstanceGuestAttributes "
+            "failed: The resource 'guestAttributes' was not found (queryPath)",
+        ),
+    ],
+)
+def test_the_error_for_a_vm_without_a_usable_key_says_what_the_last_read_found(
+    run, monkeypatch, answers, last_read
+):
+    monkeypatch.setattr(components.host_key, "HOST_KEY_WAIT_SECONDS", 0)
+    result = run(answers, allow_error=True)
+    assert isinstance(result.error, HostKeyMissing)
+    assert f"(last read: {last_read})" in str(result.error)
+
+
+@pytest.mark.parametrize(("unpublished_reads", "said"), [(0, 0), (3, 1)])
+def test_the_wait_for_the_host_key_is_announced_once_and_only_when_there_is_one(
+    run, monkeypatch, unpublished_reads, said
+):
+    told = []
+    info = components.host_key.pulumi.log.info
+    monkeypatch.setattr(
+        components.host_key.pulumi.log,
+        "info",
+        lambda message, *a, **k: told.append(message) or info(message, *a, **k),
+    )
+    run(CloudAnswers(host_key_delay=unpublished_reads))
+    waits = [m for m in told if m == "waiting for the VM to publish its SSH host key"]
+    assert len(waits) == said
+
+
 def test_a_preview_of_a_new_vm_reads_nothing_and_leaves_the_key_unknown(run):
     result = run(preview=True)
     assert result.error is None
@@ -165,10 +208,39 @@ class _Attribute:
         (ECDSA_BLOB, {}),
         ("not base64!", {}),
         ("", {}),
+        # A whole line without a comment: the second word is the key.
+        (HOST_KEY, {"ssh-ed25519": BLOB}),
+        # The type word alone: no key (and no crash that would hide the other keys of the read).
+        ("ssh-ed25519", {}),
+        # A line that names another type: not read as this one's key, whatever follows.
+        (f"ssh-rsa {BLOB}", {}),
+        # A character outside base64 inside the blob: refused, never pinned as a broken line.
+        (f"{BLOB[:20]}*{BLOB[20:]}", {}),
     ],
 )
 def test_guest_attribute_values_are_read_as_the_agent_writes_them(value, expected):
     assert published_host_keys([_Attribute("ssh-ed25519", value)]) == expected
+
+
+def _blob(declared: int, written: bytes) -> str:
+    return base64.b64encode(declared.to_bytes(4, "big") + written).decode()
+
+
+def test_a_blobs_type_is_read_up_to_its_last_byte_and_never_past_it():
+    # The type string ends exactly where the blob does: it is that type.
+    exact = _blob(11, b"ssh-ed25519")
+    assert published_host_keys([_Attribute("ssh-ed25519", exact)]) == {"ssh-ed25519": exact}
+    # A length that runs one byte past the end: a truncated blob, not a key.
+    short = _blob(12, b"ssh-ed25519")
+    assert published_host_keys([_Attribute("ssh-ed25519", short)]) == {}
+
+
+def test_an_unusable_value_does_not_hide_the_other_keys_of_the_read():
+    values = [
+        _Attribute("ssh-ed25519", "ssh-ed25519"),
+        _Attribute("ecdsa-sha2-nistp256", ECDSA_BLOB),
+    ]
+    assert published_host_keys(values) == {"ecdsa-sha2-nistp256": ECDSA_BLOB}
 
 
 def test_the_preferred_key_is_ed25519_and_rsa_is_never_pinned():
@@ -234,6 +306,14 @@ def test_lifecycle_options_of_the_cloud_resources(run):
         # The address is released first; a new boot disk is a new VM.
         "jitsi-host-vm": (True, "", ["bootDisk"], []),
     }
+
+
+def test_the_vm_never_deletes_its_disk_so_a_replaced_vm_boots_from_the_same_one(run):
+    # The disk is a resource of its own: a VM that took it along when deleted would leave the
+    # next VM (and the state) pointing at a disk that no longer exists.
+    boot = run().named("host-vm").inputs["bootDisk"]
+    assert boot["autoDelete"] is False
+    assert boot["source"].endswith("/disks/jitsi-host-disk-debian-12-disk")
 
 
 def test_every_lifecycle_path_names_an_input_the_resource_has(run):

@@ -134,6 +134,8 @@ def test_an_extra_opening_to_the_world_is_warned_about(tmp_path, monkeypatch):
     run = run_program(cfg, keys, monkeypatch)
     assert run.named("net-extra-status").inputs["sourceRanges"] == ["0.0.0.0/0"]
     assert any("'status'" in w and "whole Internet" in w for w in run.warnings)
+    # It names what is open, so the deployer sees at once whether that was meant.
+    assert any("opens tcp 8443 to the whole Internet" in w for w in run.warnings)
 
 
 @pytest.mark.parametrize(

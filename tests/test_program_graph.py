@@ -14,6 +14,7 @@ from program_mocks import PROJECT_IP, fake_checkout, install_prints, run_program
 from support import ROOT
 
 from components.remote_host import folder_digest
+from components.site import network_tag
 
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
@@ -185,6 +186,21 @@ def test_spot_vm_has_the_scheduling_compute_engine_accepts_for_spot(run):
     assert standard["onHostMaintenance"] == "MIGRATE" and "preemptible" not in standard
 
 
+def test_a_standard_vm_comes_back_by_itself_after_host_maintenance(run):
+    # Live-migrated, and restarted by Compute Engine if it stops anyway: no one has to start it.
+    scheduling = run().named("host-vm").inputs["scheduling"]
+    assert scheduling["automaticRestart"] is True
+    assert scheduling["onHostMaintenance"] == "MIGRATE"
+
+
+def test_a_long_stack_name_gives_tags_of_at_most_63_characters_the_longest_gce_takes():
+    # 63 characters at most (RFC 1035), all of them kept: two long stack names of one project
+    # that differ late still get tags of their own.
+    tag = network_tag("jitsi", "s" * 70)
+    assert tag == ("jitsi-" + "s" * 70)[:63]
+    assert network_tag("jitsi-bridges", "x" * 49 + "-yy") == "jitsi-bridges-" + "x" * 49
+
+
 def test_the_app_label_cannot_be_overridden_by_user_labels(run):
     vm = run(jitsi__labels='{"app": "other", "team": "video"}').named("host-vm")
     assert vm.inputs["labels"] == {"app": "jitsi-meet", "team": "video"}
@@ -347,6 +363,13 @@ def test_securing_and_both_proofs_run_again_after_every_change_of_the_installed_
 
 def test_the_installed_versions_are_exported_as_the_vm_reported_them(run, monkeypatch):
     install_prints(monkeypatch, "Upgrade Jitsi Meet from a to b\n" + INSTALLED)
+    assert run().exports["jitsiVersions"] == {
+        "jicofo": "1.0-1140-1",
+        "jitsi-meet": "2.0.10590-1",
+        "nginx": "1.22.1-9",
+    }
+    # Only the block that ends the output: a line after it, were one ever printed, is no package.
+    install_prints(monkeypatch, INSTALLED + "Warning: something else\n  stray 1.0\n")
     assert run().exports["jitsiVersions"] == {
         "jicofo": "1.0-1140-1",
         "jitsi-meet": "2.0.10590-1",

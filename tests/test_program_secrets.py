@@ -131,6 +131,22 @@ def test_second_run_with_the_same_config_changes_no_input(run):
         assert outside_secrets(a.inputs) == outside_secrets(b.inputs), a.name
 
 
+def test_the_moderators_listed_in_another_order_give_the_same_stdin_so_nothing_reruns(run):
+    # `pulumi config set --path` may write the object's keys in any order.
+    turned = dict(reversed(PASSWORDS.items()))
+    assert list(turned) != list(PASSWORDS)
+    first, second = run(), run(passwords=turned)
+    for step in ("moderators", "verify-auth", "prove-outside"):
+        stdin = unwrap(first.named(step).inputs["stdin"])
+        assert unwrap(second.named(step).inputs["stdin"]) == stdin, step
+
+
+def test_generated_moderator_passwords_are_letters_and_digits_easy_to_type(run):
+    generated = run().named("moderator-carol-password").inputs
+    assert generated["special"] is False
+    assert generated["length"] >= 20
+
+
 def _triggers(result) -> dict[str, list]:
     return {r.name: r.inputs.get("triggers") for r in result.resources if "triggers" in r.inputs}
 

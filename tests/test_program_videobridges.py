@@ -7,6 +7,7 @@ a password that only the bridges' service account can read and that appears nowh
 
 import hashlib
 import json
+import re
 import shlex
 import shutil
 
@@ -24,6 +25,7 @@ from pulumi.runtime import rpc
 from support import ROOT
 
 from components.remote_host import MissingScript
+from components.videobridge_secret import account_id
 
 POOL = {"min": 2, "max": 6, "machineType": "c3-highcpu-4", "cpuTarget": 0.5}
 SECRET_NAME = "projects/jitsi-test-project/secrets/jitsi-bridges-test-xmpp-password"
@@ -283,6 +285,38 @@ def test_the_group_heals_on_the_bridges_health_and_the_autoscaler_holds_the_cpu_
     assert (autoscaling["minReplicas"], autoscaling["maxReplicas"]) == (2, 6)
     assert autoscaling["cpuUtilization"] == {"target": 0.5}
     assert autoscaling["scaleInControl"]["maxScaledInReplicas"] == {"fixed": 1}
+
+
+def test_scale_in_removes_at_most_one_bridge_per_10_minutes(run):
+    control = run().named("bridges-autoscaler").inputs["autoscalingPolicy"]["scaleInControl"]
+    assert control == {"maxScaledInReplicas": {"fixed": 1}, "timeWindowSec": 600}
+
+
+def test_an_up_does_not_wait_for_the_autoscaler_to_fill_the_group(run):
+    # The group's size is the autoscaler's; an `up` that waited for it could hang for its
+    # whole timeout on a bridge that cannot boot.
+    assert run().named("bridges-group").inputs["waitForInstances"] is False
+
+
+def test_a_standard_bridge_comes_back_by_itself_after_host_maintenance(run):
+    scheduling = run().named("bridges-template").inputs["scheduling"]
+    assert scheduling["automaticRestart"] is True
+    assert scheduling["onHostMaintenance"] == "MIGRATE"
+
+
+def test_destroying_the_pool_leaves_secret_manager_on_for_the_rest_of_the_project(run):
+    api = run().named("bridges-secretmanager-api").inputs
+    assert api["service"] == "secretmanager.googleapis.com"
+    assert api["disableOnDestroy"] is False
+
+
+def test_a_long_stack_name_still_gives_a_service_account_id_gce_accepts():
+    # 6 to 30 characters, a letter first, no hyphen last; all 30 used, the tag's start kept.
+    tag = "jitsi-bridges-" + "a-very-long-stack-name" * 3
+    long_id = account_id(tag)
+    assert re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", long_id)
+    assert len(long_id) == 30 and long_id.startswith("jvb-jitsi-bridges-a-v")
+    assert account_id(BRIDGE_TAG) == SA_EMAIL.split("@")[0]
 
 
 def test_a_checkout_without_the_bridge_scripts_stops_the_pool_with_a_clear_error(run, tmp_path):
