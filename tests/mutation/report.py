@@ -103,7 +103,8 @@ def report(sessions: list[pathlib.Path], listing: pathlib.Path, tool: str) -> No
         print(f"\nSURVIVED (not in {listing.name}):\n{diff}")
 
 
-def shard(session: pathlib.Path, k: int, n: int) -> None:
+def _set_aside(session: pathlib.Path, why: str, keep) -> None:
+    """Marks the untested mutants that `keep(pending)` does not return as skipped, for `why`."""
     with sqlite3.connect(session) as db:
         pending = [
             job
@@ -112,26 +113,20 @@ def shard(session: pathlib.Path, k: int, n: int) -> None:
                 " WHERE job_id NOT IN (SELECT job_id FROM work_results) ORDER BY rowid"
             )
         ]
+        kept = set(keep(pending))
         db.executemany(
             "INSERT INTO work_results (job_id, worker_outcome, output) VALUES (?, 'SKIPPED', ?)",
-            [(job, OTHER_SHARD) for i, job in enumerate(pending) if i % n != k],
+            [(job, why) for job in pending if job not in kept],
         )
+
+
+def shard(session: pathlib.Path, k: int, n: int) -> None:
+    _set_aside(session, OTHER_SHARD, lambda pending: pending[k::n])
 
 
 def sample(session: pathlib.Path, n: int, seed: int) -> None:
-    with sqlite3.connect(session) as db:
-        pending = [
-            job
-            for (job,) in db.execute(
-                "SELECT job_id FROM work_items"
-                " WHERE job_id NOT IN (SELECT job_id FROM work_results) ORDER BY rowid"
-            )
-        ]
-        drawn = set(random.Random(seed).sample(pending, min(n, len(pending))))
-        db.executemany(
-            "INSERT INTO work_results (job_id, worker_outcome, output) VALUES (?, 'SKIPPED', ?)",
-            [(job, NOT_DRAWN) for job in pending if job not in drawn],
-        )
+    draw = random.Random(seed)
+    _set_aside(session, NOT_DRAWN, lambda pending: draw.sample(pending, min(n, len(pending))))
 
 
 def reset_survivors(sessions: list[pathlib.Path], listing: pathlib.Path) -> None:
