@@ -5,6 +5,7 @@ import base64
 import hashlib
 import struct
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -307,6 +308,7 @@ def test_the_xmpp_stream_opens_restarts_and_closes_in_order(serve):
 )
 def test_a_stream_the_server_ends_terminates_the_session(serve, answer, condition):
     seen = {}
+    read = threading.Event()
 
     def script(peer):
         peer.read_request()
@@ -315,10 +317,13 @@ def test_a_stream_the_server_ends_terminates_the_session(serve, answer, conditio
         peer.send_frame(TEXT, answer.encode())
         peer.send_frame(CLOSE, struct.pack("!H", 1000))
         seen["after"] = peer.read_frame()
+        read.set()
 
     session = WebSocketSession(serve(script), Dialer(None, TIMEOUT), "meet.probe.invalid")
     with pytest.raises(SessionTerminated, match=condition):
         session.open(Deadline(10))
     session.close()
-    # The stream is over: no <close/> on it, only the WebSocket's own closing handshake.
+    # The stream is over: no <close/> on it, only the WebSocket's own closing handshake (which
+    # the stand-in's thread may read after close() has returned: wait for it, bounded).
+    assert read.wait(10)
     assert seen["after"][:2] == (True, CLOSE)
