@@ -1,11 +1,12 @@
 """A stand-in for jicofo's REST API, as far as check 8 reads it: `GET /stats`, whose JSON holds
 `bridge_selector.operational_bridge_count`. The test sets what it answers, and may let the count
-grow after a delay (bridges still booting). Loopback only, a free port, stopped by the test."""
+grow from a given question on (bridges still booting): counted in questions, not seconds, so a
+busy machine that starts the probe late does not change what the probe is told.
+Loopback only, a free port, stopped by the test."""
 
 import http.server
 import json
 import threading
-import time
 
 
 class JicofoStats:
@@ -14,18 +15,17 @@ class JicofoStats:
         self.status = status
         # Sent as it is instead of the stats JSON, when given.
         self.body = body
-        # (seconds from start, count): the count jicofo says from then on.
-        self.later: tuple[float, int] | None = None
+        # (n, count): from the n-th question on, jicofo says this count.
+        self.later: tuple[int, int] | None = None
         self.asked = 0
         self._server: http.server.ThreadingHTTPServer | None = None
-        self._started = 0.0
 
     def _answer(self) -> tuple[int, bytes]:
         self.asked += 1
         if self.body is not None:
             return self.status, self.body
         count = self.operational
-        if self.later and time.monotonic() - self._started >= self.later[0]:
+        if self.later and self.asked >= self.later[0]:
             count = self.later[1]
         stats = {"participants": 0, "bridge_selector": {"bridge_count": count}}
         if count is not None:
@@ -48,7 +48,6 @@ class JicofoStats:
                 pass
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._started = time.monotonic()
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
