@@ -121,6 +121,17 @@ def test_without_front_config_js_skips_and_without_moderators_check_3_skips(lab)
     assert all("no moderator credentials" in line for line in on_both(result, "SKIP", 3))
 
 
+def test_a_page_that_is_not_jitsis_config_js_skips_check_4(lab):
+    # A web server that answers every path with its front page (a common fallback) serves
+    # HTML as /config.js: the probe cannot judge it, and says what it got.
+    server = lab.prosody(site())
+    front = lab.front(server, "<!DOCTYPE html><html><body>Welcome to nginx!</body></html>\n")
+    result = probe(credentials(), "--bosh-url", front.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [skipped] = lines(result, "SKIP", 4)
+    assert "not a Jitsi Meet config.js: " in skipped, skipped
+
+
 @pytest.mark.parametrize("anonymousdomain", ["guest.other.example.com", None])
 def test_config_js_with_a_wrong_or_no_anonymousdomain_fails_check_4(lab, anonymousdomain):
     server = lab.prosody(site())

@@ -13,6 +13,7 @@ from support import SCRIPTS, upstream_dir, upstream_version_names
 
 sys.path.insert(0, str(SCRIPTS))  # the tools import as packages of scripts/
 from shared import configjs  # noqa: E402
+from verify_auth import args as cli  # noqa: E402
 from verify_auth import credentials, ports  # noqa: E402
 from verify_auth.__main__ import probe_from  # noqa: E402
 from verify_auth.net import Deadline, EndpointError  # noqa: E402
@@ -223,6 +224,7 @@ def test_a_spent_budget_refuses_to_wait_any_longer():
 @pytest.mark.parametrize(
     ("args", "budget"),
     [
+        ([], 15 * 10),  # --timeout is 10 s unless set
         (["--timeout", "4"], 15 * 4),
         (
             ["--timeout", "4", "--transports", "bosh,websocket", "--focus-wait", "30"],
@@ -234,6 +236,27 @@ def test_a_spent_budget_refuses_to_wait_any_longer():
 def test_the_whole_run_is_bounded_by_its_options(monkeypatch, args, budget):
     # 15 --timeout steps per transport, --focus-wait once; check 8 as many more, and its wait.
     assert _probe(monkeypatch, *args).run.seconds == budget
+
+
+# Each bounded option: its two ends are accepted, and just beyond either end is refused.
+RANGES = [
+    (["--timeout"], "0.5", "300", "0.4", "300.5"),
+    (["--focus-wait"], "0", "600", "-0.5", "600.5"),
+    ([], "1", "1000", "0", "1001"),  # --bridges
+    (["--bridges", "2", "--bridges-wait"], "0", "1800", "-0.5", "1800.5"),
+]
+
+
+@pytest.mark.parametrize(("option", "low", "high", "below", "above"), RANGES)
+def test_each_range_takes_its_ends_and_refuses_beyond_them(
+    monkeypatch, option, low, high, below, above
+):
+    option = option or ["--bridges"]
+    for value in (low, high):
+        _probe(monkeypatch, *option, value)
+    for value in (below, above):
+        with pytest.raises(cli.UsageError, match=f"^{option[-1]} {value} is out of range"):
+            _probe(monkeypatch, *option, value)
 
 
 def test_check_6_without_connect_knocks_at_the_address_the_domain_resolves_to(monkeypatch):

@@ -3,6 +3,7 @@ server that says exactly what each test needs, right or wrong."""
 
 import base64
 import hashlib
+import socket
 import struct
 import sys
 import threading
@@ -24,10 +25,13 @@ from verify_auth.websocket import (  # noqa: E402
     Closed,
     WebSocket,
 )
-from verify_auth.websocket_upgrade import MAX_HEADER_BYTES, UpgradeRefused  # noqa: E402
+from verify_auth.websocket_upgrade import UpgradeRefused  # noqa: E402
 from verify_auth.xmpp_websocket import FRAMING_NS, WebSocketSession  # noqa: E402
 
 TIMEOUT = 1.0
+# The limit the probe promises ("over 16 KB of headers"), written out rather than imported, so
+# that a changed constant is seen.
+HEADER_LIMIT = 16_384
 
 
 @pytest.fixture
@@ -146,11 +150,21 @@ def test_an_answer_of_exactly_16_kb_of_headers_is_read(serve):
         head += f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
         head += "Sec-WebSocket-Protocol: xmpp\r\n"
         # Padded so that its first 16,384 bytes (the limit) end just before the blank line.
-        pad = MAX_HEADER_BYTES - len(head) - len("X-Pad: \r\n") + 2
+        pad = HEADER_LIMIT - len(head) - len("X-Pad: \r\n") + 2
         answer = (head + "X-Pad: " + "y" * pad + "\r\n\r\n").encode()
-        peer.sock.sendall(answer[:MAX_HEADER_BYTES])
+        peer.sock.sendall(answer[:HEADER_LIMIT])
         time.sleep(0.3)  # the client has read all of it, and waits for the rest
-        peer.sock.sendall(answer[MAX_HEADER_BYTES:])
+        peer.sock.sendall(answer[HEADER_LIMIT:])
+        peer.send_frame(TEXT, b"<ok/>")
+
+    assert receive(connect(serve(script))) == b"<ok/>"
+
+
+def test_a_status_line_without_a_reason_phrase_is_read(serve):
+    # RFC 9112 section 4: the reason phrase may be left out, and some servers do.
+    def script(peer):
+        peer.read_request()
+        peer.upgrade(status="101")
         peer.send_frame(TEXT, b"<ok/>")
 
     assert receive(connect(serve(script))) == b"<ok/>"
@@ -254,6 +268,28 @@ def test_close_waits_for_the_server_and_is_bounded(serve):
     ws.close()
     assert time.monotonic() - started < TIMEOUT + 0.5
     assert seen["close"] == (True, CLOSE, True, struct.pack("!H", 1000))
+
+
+def test_a_frame_whose_first_two_bytes_arrive_apart_is_read_whole(serve):
+    def script(peer):
+        peer.read_request()
+        peer.upgrade()
+        peer.sock.sendall(bytes([0x81]))
+        time.sleep(0.3)  # the client has read the first byte, and waits for the length
+        peer.sock.sendall(bytes([5]) + b"<ok/>")
+
+    assert receive(connect(serve(script))) == b"<ok/>"
+
+
+def test_a_connection_broken_while_sending_is_an_endpoint_error():
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    ws = WebSocket(ours, TIMEOUT, b"")
+    try:
+        with pytest.raises(EndpointError, match=r"^the WebSocket connection broke \("):
+            ws.send_text("<a/>")
+    finally:
+        ours.close()
 
 
 def test_silence_is_none_after_the_wait_and_a_cut_frame_an_error(serve):

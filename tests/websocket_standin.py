@@ -45,13 +45,17 @@ class Peer:
         return self.request
 
     def upgrade(
-        self, protocol: str | None = "xmpp", accept: str | None = None, extra: tuple = ()
+        self,
+        protocol: str | None = "xmpp",
+        accept: str | None = None,
+        extra: tuple = (),
+        status: str = "101 Switching Protocols",
     ) -> None:
-        """Answers 101; with the right Sec-WebSocket-Accept unless `accept` is given, and
+        """Answers `status`; with the right Sec-WebSocket-Accept unless `accept` is given, and
         `extra` header lines."""
         key = self.request["sec-websocket-key"]
         right = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()  # noqa: S324
-        lines = ["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade"]
+        lines = [f"HTTP/1.1 {status}", "Upgrade: websocket", "Connection: Upgrade"]
         lines += [f"Sec-WebSocket-Accept: {accept or right}", *extra]
         if protocol:
             lines.append(f"Sec-WebSocket-Protocol: {protocol}")
