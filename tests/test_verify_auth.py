@@ -4,6 +4,8 @@ Checks 1, 2, 3 and 5 run over BOSH and over WebSocket (straight to Prosody's HTT
 through the nginx-like front that serves config.js); each failure must show on both.
 """
 
+import os
+import select
 import socket
 import subprocess
 import sys
@@ -132,6 +134,19 @@ def test_a_page_that_is_not_jitsis_config_js_skips_check_4(lab):
     assert "not a Jitsi Meet config.js: " in skipped, skipped
 
 
+def test_a_config_js_of_exactly_2_mb_is_read_whole(lab):
+    # A page of 2,000,000 bytes is read to its last byte (a comment that ends only there), not
+    # cut short and called unreadable. (Upstream's config.js has a few non-ASCII characters.)
+    server = lab.prosody(site())
+    lab.focus(server)
+    text = config_js(GUEST) + "/* "
+    text += "x" * (2_000_000 - len(text.encode()) - len(" */")) + " */"
+    assert len(text.encode()) == 2_000_000
+    front = lab.front(server, text)
+    result = probe(credentials(), "--bosh-url", front.url)
+    assert len(lines(result, "PASS", 4)) == 1, result.stdout
+
+
 @pytest.mark.parametrize("anonymousdomain", ["guest.other.example.com", None])
 def test_config_js_with_a_wrong_or_no_anonymousdomain_fails_check_4(lab, anonymousdomain):
     server = lab.prosody(site())
@@ -250,8 +265,41 @@ def test_closed_port_fails_fast(request):
     assert result.returncode == 1
     unusable = [line for line in result.stdout.splitlines() if "is unusable" in line]
     assert len(unusable) == 2, result.stdout  # once per transport, then its checks stop
+    # Both at check 1: one unusable transport does not keep the next from being tried.
+    assert all(x.startswith("FAIL 1 ") for x in unusable), result.stdout
     assert all("cannot connect" in x and "refused" in x.lower() for x in unusable)
+    # The summary counts each FAIL line once.
+    failed = sum(line.startswith("FAIL ") for line in result.stdout.splitlines())
+    assert f", {failed} FAIL," in result.stderr.splitlines()[-1], result.stderr
     assert elapsed < 5, f"took {elapsed:.1f} s"
+
+
+def test_an_unusable_way_in_is_shown_before_the_next_is_tried(request):
+    # The WebSocket port refuses; BOSH's server then says nothing for --timeout 5 s. The first
+    # finding must be out meanwhile (a proof cut short still shows it), even where nothing sets
+    # PYTHONUNBUFFERED (on the VM, a pipe's output is buffered by default).
+    refusing = closed_port(request)
+    silent = socket.socket()
+    request.addfinalizer(silent.close)
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    command = [sys.executable, str(SCRIPTS / "verify_auth"), "--domain", DOMAIN, "--timeout", "5"]
+    command += ["--transports", "websocket,bosh"]
+    command += ["--websocket-url", f"ws://127.0.0.1:{refusing}/xmpp-websocket"]
+    command += ["--bosh-url", f"http://127.0.0.1:{silent.getsockname()[1]}/http-bind"]
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
+    shown = b""
+    try:
+        give_up = time.monotonic() + 4
+        while b"is unusable" not in shown and time.monotonic() < give_up:
+            if select.select([process.stdout], [], [], 0.2)[0]:
+                shown += os.read(process.stdout.fileno(), 65536)
+        assert process.poll() is None, "the probe ended before BOSH's timeout"
+    finally:
+        process.kill()
+        process.communicate(timeout=10)
+    assert shown.startswith(b"FAIL 1 ws://") and b"is unusable: " in shown, shown
 
 
 def test_silent_endpoint_times_out_within_its_limit():

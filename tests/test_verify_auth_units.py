@@ -6,6 +6,8 @@ import re
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.parse
 
 import pytest
@@ -14,9 +16,10 @@ from support import SCRIPTS, upstream_dir, upstream_version_names
 sys.path.insert(0, str(SCRIPTS))  # the tools import as packages of scripts/
 from shared import configjs  # noqa: E402
 from verify_auth import args as cli  # noqa: E402
-from verify_auth import credentials, ports  # noqa: E402
+from verify_auth import credentials, ports, trust  # noqa: E402
 from verify_auth.__main__ import probe_from  # noqa: E402
-from verify_auth.net import Deadline, EndpointError  # noqa: E402
+from verify_auth.bosh import BoshSession  # noqa: E402
+from verify_auth.net import Deadline, Dialer, EndpointError  # noqa: E402
 from verify_auth.sasl import SaslError, ScramSha1  # noqa: E402
 from verify_auth.xmpp import BIND_NS, STREAM_NS, ProtocolError, XmppClient, parse_xml  # noqa: E402
 
@@ -68,12 +71,22 @@ def test_scram_rejects_a_server_that_does_not_know_the_account():
 
 
 @pytest.mark.parametrize(
-    "challenge",
-    [b"r=someone-elses-nonce,s=QSXCR+Q6sek8bf92,i=4096", b"r=abcXYZ,s=QSXC,i=999999999"],
+    ("challenge", "says"),
+    [
+        (b"r=someone-elses-nonce,s=QSXCR+Q6sek8bf92,i=4096", "does not extend ours"),
+        (b"r=abcXYZ,s=QSXC,i=999999999", "asks for 999999999 SCRAM iterations"),
+        (b"r=abcXYZ,s=QSXC,i=1000001", "asks for 1000001 SCRAM iterations"),
+        (b"r=abcXYZ,s=QSXC,i=4096,x", "malformed"),  # an attribute without "="
+        (b"r=abcXYZ,s=QSXC,i=4096,ab=c", "malformed"),  # RFC 5802: names are one letter
+    ],
 )
-def test_scram_rejects_a_bad_challenge(challenge):
-    with pytest.raises(SaslError):
+def test_scram_rejects_a_bad_challenge(challenge, says):
+    with pytest.raises(SaslError, match=says):
         ScramSha1("user", "pencil", nonce="abc").respond(challenge)
+
+
+def test_scram_takes_up_to_a_million_iterations():
+    assert ScramSha1("user", "pencil", nonce="abc").respond(b"r=abcXYZ,s=QSXC,i=1000000")
 
 
 @pytest.mark.parametrize("version", upstream_version_names())
@@ -272,6 +285,77 @@ def test_check_6_without_connect_knocks_at_the_address_the_domain_resolves_to(mo
     assert result.line() == (
         f"PASS 6 ports {port} closed from here: 127.0.0.1: connection refused on {port}"
     )
+
+
+def test_the_two_label_domain_is_accepted_and_a_missing_one_named(monkeypatch):
+    assert _probe(monkeypatch).domain == "meet.example.com"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    assert probe_from(["--domain", "example.org"]).domain == "example.org"
+    result = run_probe([], "")
+    assert result.returncode == 2 and "--domain" in result.stderr, result.stderr
+
+
+def test_a_url_of_the_wrong_kind_names_the_kind(monkeypatch):
+    with pytest.raises(cli.UsageError, match="^--bosh-url 'ftp://x/y' is not a http[(]s[)] URL"):
+        _probe(monkeypatch, "--bosh-url", "ftp://x/y")
+    wrong = "^--websocket-url 'http://x/y' is not a ws[(]s[)] URL"
+    with pytest.raises(cli.UsageError, match=wrong):
+        _probe(monkeypatch, "--transports", "websocket", "--websocket-url", "http://x/y")
+
+
+def test_a_ca_file_that_cannot_be_read_when_loaded_is_a_usage_error(monkeypatch, tmp_path):
+    # Readable when the options were checked, not when loaded (replaced, or on a failing disk).
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+
+    def unreadable(**_):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(trust.ssl, "create_default_context", unreadable)
+    with pytest.raises(cli.UsageError, match="is not a PEM CA file .*Permission denied"):
+        _probe(monkeypatch, "--ca-file", str(ca))
+
+
+def test_check_6_knocks_at_the_first_address_the_resolver_gives(monkeypatch):
+    refusing = socket.socket()
+    refusing.bind(("127.0.0.1", 0))
+    port = refusing.getsockname()[1]
+    try:
+        probe = _probe(monkeypatch, "--closed-ports", str(port), "--timeout", "2")
+        monkeypatch.setattr(ports, "addresses", lambda *_: ["127.0.0.1", "127.0.0.2"])
+        [result] = ports.ports_closed(probe)
+    finally:
+        refusing.close()
+    assert ": 127.0.0.1: connection refused" in result.line(), result.line()
+
+
+def test_a_bosh_session_is_created_within_one_timeout(request):
+    # Creating a session is answered at once (XEP-0124): it gets --timeout, not --timeout plus
+    # the hold a poll may take. This server answers after 1.5 s; --timeout is 1.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    request.addfinalizer(listener.close)
+    body = b"<body xmlns='http://jabber.org/protocol/httpbind' sid='s1'/>"
+
+    def late():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            time.sleep(1.5)
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n"
+            conn.sendall(head.encode() + body)
+
+    server = threading.Thread(target=late, daemon=True)
+    server.start()
+    url = urllib.parse.urlsplit(f"http://127.0.0.1:{listener.getsockname()[1]}/http-bind")
+    session = BoshSession(url, Dialer(None, 1.0), "meet.example.com")
+    started = time.monotonic()
+    with pytest.raises(EndpointError, match="timed out"):
+        session.open(Deadline(10))
+    assert time.monotonic() - started < 1.4
+    session.close()
+    server.join(5)
 
 
 class _ScriptedServer:

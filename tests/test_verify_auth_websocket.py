@@ -20,7 +20,6 @@ from verify_auth.websocket import (  # noqa: E402
     CLOSE,
     CONTINUATION,
     PING,
-    PONG,
     TEXT,
     Closed,
     WebSocket,
@@ -81,8 +80,10 @@ def test_upgrade_and_text_both_ways(serve):
     assert seen["frame"] == (True, TEXT, True, b"<a/>")
 
 
-@pytest.mark.parametrize("size", [300, 70_000])
-def test_long_messages_use_the_longer_length_fields(serve, size):
+@pytest.mark.parametrize(("size", "code"), [(125, 125), (300, 126), (65_535, 126), (70_000, 127)])
+def test_long_messages_use_the_longer_length_fields(serve, size, code):
+    # RFC 6455 section 5.2: the shortest length field that holds the size (126: 16 bits, up to
+    # 65,535; 127: 64 bits).
     text = "x" * size
     seen = {}
 
@@ -90,12 +91,14 @@ def test_long_messages_use_the_longer_length_fields(serve, size):
         peer.read_request()
         peer.upgrade()
         seen["frame"] = peer.read_frame()
+        seen["code"] = peer.size_codes[-1]
         peer.send_frame(TEXT, text.encode())
 
     ws = connect(serve(script))
     ws.send_text(text)
     assert receive(ws) == text.encode()
     assert seen["frame"] == (True, TEXT, True, text.encode())
+    assert seen["code"] == code
 
 
 @pytest.mark.parametrize(
@@ -130,6 +133,8 @@ def test_an_extension_the_client_did_not_offer_is_refused(serve):
         (b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n", "not switch"),
         (b"SSH-2.0-OpenSSH_9.2 Debian-2\r\n\r\n", "upgrade answer is not HTTP"),
         (b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-Pad: y\r\n" * 3000, "over 16 KB"),
+        # One byte over the limit, then silence: refused for its size, not left to time out.
+        (b"HTTP/1.1 101 OK\r\nX-Pad: " + b"y" * (HEADER_LIMIT - 25) + b"\r\n", "over 16 KB"),
         (b"HTTP/1.1 101 Swi", "closed the connection during the upgrade"),
     ],
 )
@@ -196,10 +201,11 @@ def test_pings_are_answered_and_fragments_joined(serve):
     ws = connect(serve(script))
     assert receive(ws) == b"<message/>"
     assert receive(ws) == b"<done/>"
+    # Opcode 0xA is a pong (RFC 6455 section 5.5.3), written out rather than imported.
     assert seen["pongs"] == [
-        (True, PONG, True, b"are you there"),
-        (True, PONG, True, b"x" * 125),
-        (True, PONG, True, b"still"),
+        (True, 0xA, True, b"are you there"),
+        (True, 0xA, True, b"x" * 125),
+        (True, 0xA, True, b"still"),
     ]
 
 
@@ -281,6 +287,17 @@ def test_a_frame_whose_first_two_bytes_arrive_apart_is_read_whole(serve):
     assert receive(connect(serve(script))) == b"<ok/>"
 
 
+def test_a_continuation_that_comes_later_completes_the_message(serve):
+    def script(peer):
+        peer.read_request()
+        peer.upgrade()
+        peer.send_frame(TEXT, b"<mess", fin=False)
+        time.sleep(0.3)  # the client has read the first part, and waits for the rest
+        peer.send_frame(CONTINUATION, b"age/>")
+
+    assert receive(connect(serve(script))) == b"<message/>"
+
+
 def test_a_connection_broken_while_sending_is_an_endpoint_error():
     ours, theirs = socket.socketpair()
     theirs.close()
@@ -329,6 +346,21 @@ def test_the_xmpp_stream_opens_restarts_and_closes_in_order(serve):
     session.close()
     opening = f"<open xmlns='{FRAMING_NS}' to='meet.probe.invalid' version='1.0'/>"
     assert said == [opening, opening, f"<close xmlns='{FRAMING_NS}'/>", (True, CLOSE)]
+
+
+def test_a_websocket_the_server_closes_terminates_the_session(serve):
+    # No <close/> first: the server ends the WebSocket itself (nginx or Prosody going away).
+    def script(peer):
+        peer.read_request()
+        peer.upgrade()
+        peer.read_frame()
+        peer.send_frame(CLOSE, struct.pack("!H", 1001) + b"going away")
+        peer.read_frame()  # the client's answering close
+
+    session = WebSocketSession(serve(script), Dialer(None, TIMEOUT), "meet.probe.invalid")
+    with pytest.raises(SessionTerminated, match=r"WebSocket closed by the server \(1001: going"):
+        session.open(Deadline(10))
+    session.close()
 
 
 @pytest.mark.parametrize(

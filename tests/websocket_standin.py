@@ -22,6 +22,8 @@ class Peer:
         self.sock.settimeout(WAIT)
         self._buffer = b""
         self.request: dict[str, str] = {}
+        # The second byte's length code of each frame the client sent (126: two length bytes).
+        self.size_codes: list[int] = []
 
     def _read(self, count: int) -> bytes:
         while len(self._buffer) < count:
@@ -65,6 +67,7 @@ class Peer:
         """(fin, opcode, masked, unmasked payload) of the client's next frame."""
         head, size_code = self._read(2)
         size = size_code & 0x7F
+        self.size_codes.append(size)
         if size == 126:
             size = struct.unpack("!H", self._read(2))[0]
         elif size == 127:
