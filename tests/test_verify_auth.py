@@ -4,8 +4,6 @@ Checks 1, 2, 3 and 5 run over BOSH and over WebSocket (straight to Prosody's HTT
 through the nginx-like front that serves config.js); each failure must show on both.
 """
 
-import os
-import select
 import socket
 import subprocess
 import sys
@@ -29,6 +27,7 @@ from verify_auth_harness import (
     direct,
     lines,
     probe,
+    shown_while_running,
     site,
 )
 
@@ -283,22 +282,11 @@ def test_an_unusable_way_in_is_shown_before_the_next_is_tried(request):
     request.addfinalizer(silent.close)
     silent.bind(("127.0.0.1", 0))
     silent.listen()
-    command = [sys.executable, str(SCRIPTS / "verify_auth"), "--domain", DOMAIN, "--timeout", "5"]
-    command += ["--transports", "websocket,bosh"]
-    command += ["--websocket-url", f"ws://127.0.0.1:{refusing}/xmpp-websocket"]
-    command += ["--bosh-url", f"http://127.0.0.1:{silent.getsockname()[1]}/http-bind"]
-    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
-    shown = b""
-    try:
-        give_up = time.monotonic() + 4
-        while b"is unusable" not in shown and time.monotonic() < give_up:
-            if select.select([process.stdout], [], [], 0.2)[0]:
-                shown += os.read(process.stdout.fileno(), 65536)
-        assert process.poll() is None, "the probe ended before BOSH's timeout"
-    finally:
-        process.kill()
-        process.communicate(timeout=10)
+    options = ["--timeout", "5", "--transports", "websocket,bosh"]
+    options += ["--websocket-url", f"ws://127.0.0.1:{refusing}/xmpp-websocket"]
+    options += ["--bosh-url", f"http://127.0.0.1:{silent.getsockname()[1]}/http-bind"]
+    shown, running = shown_while_running(options, b"is unusable", within=4)
+    assert running, "the probe ended before BOSH's timeout"
     assert shown.startswith(b"FAIL 1 ws://") and b"is unusable: " in shown, shown
 
 

@@ -6,17 +6,12 @@ tests/prosody_plugins/mod_muc_filter_access.lua, which drops a refused join with
 as jitsi-meet's module does.
 """
 
-import os
-import select
-import subprocess
-import sys
 import time
 
 import pytest
 from focus_component import FocusComponent
 from jicofo_stats import JicofoStats
 from prosody_server import ProsodyServer
-from support import SCRIPTS
 from verify_auth_harness import (
     COMPONENT_SECRET,
     DOMAIN,
@@ -25,6 +20,7 @@ from verify_auth_harness import (
     closed_port,
     direct,
     probe,
+    shown_while_running,
     site,
 )
 
@@ -190,19 +186,7 @@ def test_each_result_is_shown_as_it_comes_so_a_proof_cut_short_still_shows_them(
     server = lab.prosody(bridges_site(*FILTERED), accounts=False)
     jicofo.operational = 1
     options = direct(server, "bosh") + ["--bridges", "2", "--jicofo-url", jicofo.url]
-    command = [sys.executable, str(SCRIPTS / "verify_auth"), "--domain", DOMAIN]
-    command += ["--guest-domain", GUEST, *options, "--bridges-wait", "120"]
-    # As on the VM, where nothing sets PYTHONUNBUFFERED: a pipe's output is buffered by default.
-    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
-    shown = b""
-    try:
-        give_up = time.monotonic() + 30
-        while b"PASS 1 " not in shown and time.monotonic() < give_up:
-            if select.select([process.stdout], [], [], 1)[0]:
-                shown += os.read(process.stdout.fileno(), 65536)
-        assert process.poll() is None, "the probe ended before it was cut short"
-    finally:
-        process.kill()
-        process.communicate(timeout=10)
+    options += ["--guest-domain", GUEST, "--bridges-wait", "120"]
+    shown, running = shown_while_running(options, b"PASS 1 ", within=30)
+    assert running, "the probe ended before it was cut short"
     assert b"PASS 1 " in shown, shown

@@ -7,9 +7,11 @@ through nginx by name does so through --connect, not through DNS.
 
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
+import time
 
 from focus_component import FocusComponent
 from jitsi_front import JitsiFront
@@ -152,6 +154,25 @@ def probe(
     for password in [*MODERATORS.values(), COMPONENT_SECRET]:
         assert password not in result.stdout + result.stderr
     return result
+
+
+def shown_while_running(options: list[str], until: bytes, within: float) -> tuple[bytes, bool]:
+    """What the probe printed until `until` appeared (or `within` seconds passed), and whether it
+    was still running then; it is killed after. Run as on the VM, where nothing sets
+    PYTHONUNBUFFERED: a pipe's output is then buffered unless the probe flushes it."""
+    command = [sys.executable, str(SCRIPTS / "verify_auth"), "--domain", DOMAIN, *options]
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
+    shown = b""
+    try:
+        give_up = time.monotonic() + within
+        while until not in shown and time.monotonic() < give_up:
+            if select.select([process.stdout], [], [], 0.2)[0]:
+                shown += os.read(process.stdout.fileno(), 65536)
+        return shown, process.poll() is None
+    finally:
+        process.kill()
+        process.communicate(timeout=10)
 
 
 def lines(result: subprocess.CompletedProcess, status: str, number: int, over: str = "") -> list:
