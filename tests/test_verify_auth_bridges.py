@@ -29,10 +29,11 @@ ROOM = f"jvbbrewery@{INTERNAL}"
 GUEST_LINE = f"8 a guest cannot join the bridges' room {ROOM} over"
 
 
-def bridges_site(*component_lines: str, external=False) -> str:
+def bridges_site(*component_lines: str, external=False, guest_auth="anonymous") -> str:
     """The probe's test site plus auth.DOMAIN and the bridges' MUC, as Jitsi's site file has
     them; `external`: the MUC's name is taken by a component that connects (and says nothing)."""
-    text = site() + f'VirtualHost "auth.{DOMAIN}"\n    authentication = "internal_hashed"\n'
+    text = site(guest_auth=guest_auth)
+    text += f'VirtualHost "auth.{DOMAIN}"\n    authentication = "internal_hashed"\n'
     if external:
         return text + f'Component "{INTERNAL}"\n    component_secret = "{COMPONENT_SECRET}"\n'
     text += f'Component "{INTERNAL}" "muc"\n    storage = "memory"\n'
@@ -40,6 +41,7 @@ def bridges_site(*component_lines: str, external=False) -> str:
     return text + "".join(f"    {line}\n" for line in component_lines)
 
 
+STATS_OF_2 = b'{"bridge_selector": {"operational_bridge_count": 2}}'
 FILTERED = ('modules_enabled = { "muc_filter_access" }', f'muc_filter_whitelist = "auth.{DOMAIN}"')
 
 
@@ -117,6 +119,30 @@ def test_a_room_that_never_answers_fails_check_8_within_the_timeout(lab, jicofo)
     assert took < 15, took
 
 
+def test_a_guest_who_cannot_log_in_leaves_the_room_unproven(lab, jicofo):
+    # The stock room (no filter), which a guest would join: a guest host refusing anonymous
+    # logins keeps the guest out too, but that proves nothing of the room, so it is no PASS.
+    server = lab.prosody(bridges_site(guest_auth="internal_hashed"), accounts=False)
+    result = check_8(server, jicofo)
+    assert result.returncode == 1, result.stdout + result.stderr
+    failed = line(result, "FAIL", f"{GUEST_LINE} bosh")
+    assert failed.endswith(f": anonymous login to {GUEST} failed (see check 2)"), failed
+
+
+def test_an_unusable_first_way_in_fails_the_rooms_check_saying_so(lab, jicofo, request):
+    # The room is tried over the first transport only: if that one is unusable, the check must
+    # say so, not pass for want of a guest.
+    server = lab.prosody(bridges_site(*FILTERED), accounts=False)
+    refusing = f"ws://127.0.0.1:{closed_port(request)}/xmpp-websocket"
+    options = ["--bosh-url", f"http://127.0.0.1:{server.http_port}/http-bind"]
+    options += ["--websocket-url", refusing, "--transports", "websocket,bosh"]
+    result = probe("", *options, "--bridges", "2", "--jicofo-url", jicofo.url)
+    assert result.returncode == 1, result.stdout + result.stderr
+    failed = line(result, "FAIL", f"{GUEST_LINE} websocket")
+    assert f": {refusing} is unusable: cannot connect" in failed, failed
+    assert "2 operational" in line(result, "PASS", "8 jicofo counts at least 2 operational bridges")
+
+
 def test_too_few_bridges_fail_and_bridges_still_booting_are_waited_for(lab, jicofo):
     server = lab.prosody(bridges_site(*FILTERED), accounts=False)
     jicofo.operational = 1
@@ -155,6 +181,8 @@ def test_too_few_bridges_fail_and_bridges_still_booting_are_waited_for(lab, jico
         (JicofoStats(body=b"<html>not jicofo</html>"), "Expecting value"),
         (JicofoStats(body=b"[2]"), "no bridge"),
         (JicofoStats(body=b'{"bridge_selector": [2]}'), "no bridge"),
+        # One byte over 1 MB is refused whole, never read cut short.
+        (JicofoStats(body=STATS_OF_2.ljust(1_000_001)), "larger than 1,000,000 bytes"),
         (None, "cannot connect"),
     ],
 )
@@ -170,6 +198,16 @@ def test_unreadable_jicofo_stats_fail_check_8(lab, request, stats, says):
     failed = line(result, "FAIL", "8 jicofo counts at least 2 operational bridges")
     assert "jicofo's /stats is unreadable (" in failed and says in failed
     assert failed.endswith("is jicofo running?")
+
+
+def test_jicofo_stats_of_exactly_1_mb_are_read(lab, request):
+    server = lab.prosody(bridges_site(*FILTERED), accounts=False)
+    stats = JicofoStats(body=STATS_OF_2.ljust(1_000_000))
+    request.addfinalizer(stats.stop)
+    options = [*direct(server, "bosh"), "--bridges", "2", "--jicofo-url", stats.start().url]
+    result = probe("", *options)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 operational" in line(result, "PASS", "8 jicofo counts at least 2 operational bridges")
 
 
 def test_without_bridges_there_is_no_check_8(lab, jicofo):

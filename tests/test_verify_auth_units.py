@@ -423,3 +423,35 @@ def test_plain_is_allowed_only_over_tls_with_a_verified_certificate(
 ):
     probe = _probe(monkeypatch, *(["--insecure"] if insecure else []))
     assert probe.dialer.secure(urllib.parse.urlsplit(url)) is plain_allowed
+
+
+def test_stdin_that_is_not_utf_8_is_a_usage_error_that_shows_none_of_it(monkeypatch):
+    data = b'{"alice": "pw\xff' + PASSWORD.encode() + b'"}'
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    with pytest.raises(credentials.UsageError, match="^stdin is not UTF-8 text$"):
+        credentials.read_stdin()
+
+
+@pytest.mark.parametrize(
+    ("url", "port"),
+    [
+        ("http://meet.example.com/http-bind", 80),
+        ("ws://meet.example.com/xmpp-websocket", 80),
+        ("https://meet.example.com/http-bind", 443),
+        ("wss://meet.example.com/xmpp-websocket", 443),
+        ("https://meet.example.com:8443/http-bind", 8443),
+    ],
+)
+def test_a_url_without_a_port_is_reached_at_its_schemes_port(monkeypatch, url, port):
+    # Nothing listens here on 80 or 443 (nor may a test bind them: two runs would collide), so
+    # the connection attempt is recorded and refused.
+    tried = []
+
+    def refuse(address, timeout):
+        tried.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    with pytest.raises(EndpointError, match="cannot connect"):
+        Dialer(None, 1.0).open(urllib.parse.urlsplit(url), Deadline(5))
+    assert tried == [("meet.example.com", port)]

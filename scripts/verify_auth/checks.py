@@ -7,7 +7,7 @@ over that transport can say anything either.
 
 import secrets
 
-from shared.configjs import NotJitsiConfig, anonymous_domain
+from shared.configjs import MAX_CONFIG_BYTES, NotJitsiConfig, anonymous_domain
 
 from . import net
 from .net import Deadline, EndpointError
@@ -88,7 +88,9 @@ def config_js_names_guest(probe: Probe) -> list[Result]:
     url = probe.config_url
     check = f"4 {url.geturl()} sets hosts.anonymousdomain to {probe.guest}"
     try:
-        status, body = net.get(probe.dialer, url, Deadline(probe.timeout, probe.run))
+        # The reader's limit counts characters; in UTF-8 each takes at most four bytes.
+        limit = 4 * MAX_CONFIG_BYTES
+        status, body = net.get(probe.dialer, url, Deadline(probe.timeout, probe.run), limit)
     except EndpointError as error:
         return [Result(SKIP, check, f"config.js not readable ({error})")]
     if status != 200:

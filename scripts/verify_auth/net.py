@@ -112,15 +112,24 @@ class HttpConnection(http.client.HTTPConnection):
         self.sock = self._dialer.open(self._url, self._deadline)
 
 
-def get(dialer: Dialer, url: urllib.parse.SplitResult, deadline: Deadline) -> tuple[int, bytes]:
-    """A bounded GET of `url`: (HTTP status, body)."""
+def get(
+    dialer: Dialer,
+    url: urllib.parse.SplitResult,
+    deadline: Deadline,
+    limit: int = MAX_RESPONSE_BYTES,
+) -> tuple[int, bytes]:
+    """A bounded GET of `url`: (HTTP status, body); EndpointError if the body is over `limit`
+    bytes (never a body cut short, which could lose what its end says)."""
     conn = HttpConnection(dialer, url, deadline)
     try:
         conn.connect()
         conn.request("GET", url.path or "/")
         response = conn.getresponse()
-        return response.status, response.read(MAX_RESPONSE_BYTES * 2 + 1)
+        status, body = response.status, response.read(limit + 1)
     except (OSError, http.client.HTTPException) as error:
         raise EndpointError(f"GET {url.path}: {describe(error)}") from None
     finally:
         conn.close()
+    if len(body) > limit:
+        raise EndpointError(f"GET {url.path}: the answer is larger than {limit:,} bytes")
+    return status, body

@@ -105,9 +105,10 @@ class WebSocket:
         code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
         reason = payload[2:].decode("utf-8", errors="replace")
         if not self._close_sent:
-            # RFC 6455 section 5.5.1: answer a close with a close (echoing the code).
+            # RFC 6455 section 5.5.1: answer a close with a close, echoing the code if it sent
+            # one (a body is empty or starts with a two-byte code: one byte alone is no code).
             self._close_sent = True
-            self._send_frame(CLOSE, payload[:2])
+            self._send_frame(CLOSE, payload[:2] if code is not None else b"")
         raise Closed(code, f": {reason}" if reason else "")
 
     def _frame(self, first: Deadline | None, deadline: Deadline):
