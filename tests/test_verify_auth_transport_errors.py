@@ -19,6 +19,8 @@ sys.path.insert(0, str(SCRIPTS))  # the tools import as packages of scripts/
 from verify_auth.bosh import BoshSession  # noqa: E402
 from verify_auth.net import Deadline, Dialer, EndpointError, SessionTerminated  # noqa: E402
 from verify_auth.websocket import CLOSE, CONTINUATION, TEXT, WebSocket  # noqa: E402
+from verify_auth.websocket_upgrade import UpgradeRefused  # noqa: E402
+from verify_auth.xmpp import XmppClient  # noqa: E402
 from verify_auth.xmpp_websocket import FRAMING_NS, WebSocketSession  # noqa: E402
 
 TIMEOUT = 1.0
@@ -214,6 +216,26 @@ def test_an_http_error_is_refused_with_a_hint(bosh, status):
         session.open(Deadline(10))
 
 
+def test_an_answer_that_is_not_http_is_no_usable_answer(bosh):
+    # A status line without a number is no HTTP answer (http.client raises its own error, not
+    # an OSError): the probe says so instead of crashing.
+    _, session = bosh(("is-not-a-status", (), b""))
+    with pytest.raises(EndpointError, match=r"^no usable answer \("):
+        session.open(Deadline(10))
+
+
+def test_a_session_whose_stream_never_opens_is_terminated(bosh):
+    # The server creates the session but never sends the stream's features: when the client
+    # gives up, it still ends the session, rather than leaving it to time out on the server.
+    server, session = bosh(ok(SESSION))
+    with (
+        pytest.raises(EndpointError, match="timed out|no answer within"),
+        XmppClient(session, Deadline(1.5)),
+    ):
+        pass
+    assert server.requests[-1].body.get("type") == "terminate"
+
+
 def padded(size: int) -> str:
     """A session answer of exactly `size` bytes (whitespace inside the <body/>)."""
     head, tail = f"<body xmlns='{BOSH_NS}' sid='s1'>", "</body>"
@@ -350,6 +372,28 @@ def test_a_connection_reset_while_receiving_is_an_endpoint_error(serve):
     with pytest.raises(EndpointError, match=r"^the WebSocket connection broke \("):
         ws.receive(2.0, Deadline(10))
     ws.close()
+
+
+def test_a_refused_upgrade_closes_its_connection_at_once(serve):
+    # The probe tries one way in after another: a refused one must not keep its connection
+    # open while the error is reported (the error's traceback would otherwise hold it).
+    closed = threading.Event()
+
+    def script(peer):
+        peer.read_request()
+        peer.sock.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        peer.sock.settimeout(5)
+        try:
+            if peer.sock.recv(1) == b"":
+                closed.set()
+        except TimeoutError:
+            pass  # still open: the test says so
+
+    url = serve(script)
+    with pytest.raises(UpgradeRefused) as refused:
+        connect(url)
+    assert closed.wait(5), "the connection stayed open"
+    assert "403 Forbidden" in str(refused.value)
 
 
 @pytest.mark.parametrize("status", ["503 Service Unavailable", "426 Upgrade Required"])

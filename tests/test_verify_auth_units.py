@@ -16,7 +16,7 @@ from support import SCRIPTS, upstream_dir, upstream_version_names
 sys.path.insert(0, str(SCRIPTS))  # the tools import as packages of scripts/
 from shared import configjs  # noqa: E402
 from verify_auth import args as cli  # noqa: E402
-from verify_auth import credentials, ports, trust  # noqa: E402
+from verify_auth import credentials, net, ports, trust  # noqa: E402
 from verify_auth.__main__ import probe_from  # noqa: E402
 from verify_auth.bosh import BoshSession  # noqa: E402
 from verify_auth.net import Deadline, Dialer, EndpointError  # noqa: E402
@@ -455,3 +455,35 @@ def test_a_url_without_a_port_is_reached_at_its_schemes_port(monkeypatch, url, p
     with pytest.raises(EndpointError, match="cannot connect"):
         Dialer(None, 1.0).open(urllib.parse.urlsplit(url), Deadline(5))
     assert tried == [("meet.example.com", port)]
+
+
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        (b"is not HTTP at all\r\n\r\n", "GET /config.js: "),
+        (b"", "GET /config.js: "),  # closed without a word
+    ],
+)
+def test_a_get_answered_with_no_http_is_an_endpoint_error(request, answer, says):
+    # Whatever http.client makes of it (its own errors, not OSErrors), the check gets an
+    # EndpointError to report, not a traceback.
+    listener = socket.socket()
+    request.addfinalizer(listener.close)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(10)
+
+    def answer_once():
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(10)
+            conn.recv(65536)
+            conn.sendall(answer)
+
+    thread = threading.Thread(target=answer_once, daemon=True)
+    thread.start()
+    url = urllib.parse.urlsplit(f"http://127.0.0.1:{listener.getsockname()[1]}/config.js")
+    with pytest.raises(EndpointError, match=f"^{says}"):
+        net.get(Dialer(None, 5.0), url, Deadline(10))
+    thread.join(10)
+    assert not thread.is_alive()
