@@ -33,12 +33,15 @@ fi
 # What each tool's mutants are tested against: the tests that exercise it, the in-process ones
 # first, so that a mutant is usually caught in a second or two (pytest stops at the first
 # failure, and collects a file named twice once).
+# The suite's one test that runs the tools as a user would from a checkout, without
+# PYTHONDONTWRITEBYTECODE (which this script sets): no byte code may land in scripts/.
+BYTE_CODE_TEST=tests/test_program_graph.py::test_running_a_tool_from_a_checkout_leaves_no_byte_code
 tests_for() {
   case "$1" in
     secure_domain)
       echo tests/test_secure_domain_lexers.py tests/test_secure_domain_rules.py \
         tests/test_secure_domain_command.py tests/test_secure_domain_*.py \
-        tests/test_restart_services.py
+        tests/test_restart_services.py "$BYTE_CODE_TEST"
       ;;
     moderators) echo tests/test_moderator_units.py tests/test_moderator*.py ;;
     verify_auth)
@@ -50,7 +53,7 @@ tests_for() {
         tests/test_verify_auth_outside.py::test_secured_server_passes_every_check_from_outside \
         tests/test_verify_auth_bridges.py::test_the_filtered_room_with_enough_bridges_passes_check_8 \
         tests/test_verify_auth_websocket.py tests/test_verify_auth_reach.py \
-        tests/test_verify_auth_outside.py tests/test_verify_auth*.py
+        tests/test_verify_auth_outside.py tests/test_verify_auth*.py "$BYTE_CODE_TEST"
       ;;
     shared)
       echo tests/test_shared_configjs.py tests/test_secure_domain_lexers.py \

@@ -236,6 +236,21 @@ def test_a_session_whose_stream_never_opens_is_terminated(bosh):
     assert server.requests[-1].body.get("type") == "terminate"
 
 
+@pytest.mark.parametrize(
+    ("timeout", "wait"), [(0.5, "1"), (1.0, "1"), (3.9, "3"), (5.0, "5"), (30.0, "5")]
+)
+def test_the_server_may_hold_a_poll_for_whole_seconds_within_the_timeout(request, timeout, wait):
+    # XEP-0124's `wait` is whole seconds: at least 1, at most 5, never more than --timeout
+    # (rounded down), so that a short --timeout also means short waits.
+    server = BoshStandIn([ok(SESSION)]).start()
+    request.addfinalizer(server.stop)
+    url = urllib.parse.urlsplit(f"http://127.0.0.1:{server.port}/http-bind")
+    session = BoshSession(url, Dialer(None, timeout), "meet.probe.invalid")
+    request.addfinalizer(session.close)
+    session.open(Deadline(10))
+    assert (server.requests[0].body.get("wait"), server.requests[0].body.get("hold")) == (wait, "1")
+
+
 def padded(size: int) -> str:
     """A session answer of exactly `size` bytes (whitespace inside the <body/>)."""
     head, tail = f"<body xmlns='{BOSH_NS}' sid='s1'>", "</body>"
