@@ -78,6 +78,21 @@ def test_knock_takes_an_immediate_refusal_as_closed(monkeypatch):
     assert knock("127.0.0.1", (5222,), 1.0) == {5222: "Connection refused"}
 
 
+def test_knock_takes_an_immediate_connection_as_open(monkeypatch, listening):
+    # ... and some connect at once (a non-blocking connect() that returns 0): open all the same.
+    port = listening()
+
+    class ConnectedAtOnce(socket.socket):
+        def connect_ex(self, address):
+            self.settimeout(5)
+            self.connect(address)
+            self.setblocking(False)
+            return 0
+
+    monkeypatch.setattr(socket, "socket", ConnectedAtOnce)
+    assert knock("127.0.0.1", (port,), 1.0) == {port: OPEN}
+
+
 def test_an_open_internal_port_fails_check_6_and_closed_ones_pass(request, lab, listening):
     server = lab.prosody(site())
     internal, closed = listening(), closed_port(request)

@@ -74,6 +74,7 @@ def test_scram_rejects_a_server_that_does_not_know_the_account():
     ("challenge", "says"),
     [
         (b"r=someone-elses-nonce,s=QSXCR+Q6sek8bf92,i=4096", "does not extend ours"),
+        (b"r=abc,s=QSXCR+Q6sek8bf92,i=4096", "does not extend ours"),  # ours, echoed back
         (b"r=abcXYZ,s=QSXC,i=999999999", "asks for 999999999 SCRAM iterations"),
         (b"r=abcXYZ,s=QSXC,i=1000001", "asks for 1000001 SCRAM iterations"),
         (b"r=abcXYZ,s=QSXC,i=4096,x", "malformed"),  # an attribute without "="
