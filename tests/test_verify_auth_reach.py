@@ -6,10 +6,12 @@ that drops them does.
 """
 
 import errno
+import gc
 import socket
 import sys
 import threading
 import time
+import warnings
 
 import pytest
 from support import SCRIPTS
@@ -66,6 +68,16 @@ def test_knock_tells_open_refused_and_dropped_apart(request, listening, dropping
     elapsed = time.monotonic() - started
     assert found == {open_port: OPEN, closed: "Connection refused", dropped: NO_ANSWER}
     assert elapsed < 2, f"took {elapsed:.1f} s"
+
+
+def test_knock_closes_every_socket_it_opened(request, listening, dropping):
+    # Check 6 knocks at eight ports at once; each socket is closed when it is done, not left
+    # to the garbage collector (Python warns of a socket it has to close itself).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        knock("127.0.0.1", (listening(), closed_port(request), dropping()), 1.0)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 def test_knock_takes_an_immediate_refusal_as_closed(monkeypatch):
