@@ -7,6 +7,7 @@ server knows the account, would report a deployment as secure when it is not."""
 
 import base64
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -326,3 +327,36 @@ def test_the_session_is_started_only_when_the_server_requires_it(features, sessi
     ]
     assert len(server.sent) == (2 if session_sent else 1)
     assert len(sessions) == (1 if session_sent else 0)
+
+
+class _SilentServer:
+    """A transport whose server never answers: each poll takes one hold, as BOSH's does."""
+
+    domain = "meet.example.com"
+    hold = 0.2
+
+    def __init__(self):
+        self.polls = 0
+
+    def send(self, payload: str, _deadline):
+        if not payload:
+            self.polls += 1
+            time.sleep(self.hold)
+        return []
+
+    def close(self):
+        pass
+
+
+def test_an_iq_without_answer_is_given_up_after_its_wait_and_one_hold_at_most():
+    # How check 5 and check 8 bound their wait for the focus and the room: polls start only
+    # while `wait` lasts, so it ends between `wait` and `wait` plus one poll's hold.
+    server = _SilentServer()
+    client = XmppClient(server, Deadline(30))
+    started = time.monotonic()
+    answer = client.iq("get", "<query xmlns='urn:example'/>", to="focus.example.com", wait=1.0)
+    took = time.monotonic() - started
+    assert answer is None
+    # A second late would be the next poll's: the margin (0.5 s, for a busy machine) is less.
+    assert 1.0 <= took < 1.0 + server.hold + 0.5, took
+    assert server.polls >= 4
