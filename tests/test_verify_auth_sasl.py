@@ -357,6 +357,6 @@ def test_an_iq_without_answer_is_given_up_after_its_wait_and_one_hold_at_most():
     answer = client.iq("get", "<query xmlns='urn:example'/>", to="focus.example.com", wait=1.0)
     took = time.monotonic() - started
     assert answer is None
-    # A second late would be the next poll's: the margin (0.5 s, for a busy machine) is less.
+    # A wait that ran a second past its end would exceed this margin (0.5 s, for a busy machine).
     assert 1.0 <= took < 1.0 + server.hold + 0.5, took
     assert server.polls >= 4
