@@ -48,7 +48,7 @@ tests_for() {
       # After the units, one whole happy path per way in (straight, through nginx, check 8):
       # most mutants break it within seconds. Then everything else.
       echo tests/test_verify_auth_units.py tests/test_verify_auth_sasl.py \
-        tests/test_verify_auth_transport_errors.py \
+        tests/test_verify_auth_bosh.py tests/test_verify_auth_websocket_errors.py \
         tests/test_verify_auth.py::test_secured_server_passes_every_check \
         tests/test_verify_auth_outside.py::test_secured_server_passes_every_check_from_outside \
         tests/test_verify_auth_bridges.py::test_the_filtered_room_with_enough_bridges_passes_check_8 \
