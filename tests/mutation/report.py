@@ -15,7 +15,9 @@ The report merges the shards' results, prints how many mutants were tested, kill
 survived, the kill rate, and each survivor's diff, marking those that
 tests/mutation/equivalent.md judges equivalent (no test can tell them from the original). A
 survivor is recognised there by its file and its changed lines, not its line number, so the
-list stays right while other lines of the file move. `--reset-survivors` forgets the results of
+list stays right while other lines of the file move; an entry that also gives unchanged lines
+around the change (` `-prefixed) matches only where those lines are, for a change that is
+equivalent in one place and not in another. `--reset-survivors` forgets the results of
 the survivors not judged equivalent, so that `cosmic-ray exec` tests them again.
 """
 
@@ -44,8 +46,21 @@ def _key(diff: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     return path, removed, added
 
 
-def equivalents(listing: pathlib.Path) -> set:
-    return {_key(block) for block in _BLOCK.findall(listing.read_text())}
+def _context(diff: str) -> frozenset[str]:
+    """The unchanged lines a diff shows around its change, stripped."""
+    return frozenset(line[1:].strip() for line in diff.splitlines() if line.startswith(" "))
+
+
+def equivalents(listing: pathlib.Path) -> dict:
+    """{key: [context, ...]}: an entry that gives context lines matches only where they are."""
+    known: dict = {}
+    for block in _BLOCK.findall(listing.read_text()):
+        known.setdefault(_key(block), []).append(_context(block))
+    return known
+
+
+def is_equivalent(diff: str, known: dict) -> bool:
+    return any(context <= _context(diff) for context in known.get(_key(diff), []))
 
 
 def results(sessions: list[pathlib.Path]) -> list[tuple[str, str, str]]:
@@ -79,8 +94,8 @@ def report(sessions: list[pathlib.Path], listing: pathlib.Path, tool: str) -> No
     killed = sum(test == "killed" for test, _ in tested)
     survivors = [diff for test, diff in tested if test == "survived"]
     known = equivalents(listing)
-    equivalent = [diff for diff in survivors if _key(diff) in known]
-    open_ones = [diff for diff in survivors if _key(diff) not in known]
+    equivalent = [diff for diff in survivors if is_equivalent(diff, known)]
+    open_ones = [diff for diff in survivors if not is_equivalent(diff, known)]
     left_out = sum(worker == "not drawn" for worker, _, _ in rows)
     skipped = sum(worker in ("skipped", "not drawn") for worker, _, _ in rows)
     other = len(rows) - len(tested) - skipped
@@ -137,7 +152,7 @@ def reset_survivors(sessions: list[pathlib.Path], listing: pathlib.Path) -> None
             rows = db.execute(
                 "SELECT job_id, diff FROM work_results WHERE lower(test_outcome) = 'survived'"
             ).fetchall()
-            again = [(job,) for job, diff in rows if _key(diff) not in known]
+            again = [(job,) for job, diff in rows if not is_equivalent(diff, known)]
             db.executemany("DELETE FROM work_results WHERE job_id = ?", again)
 
 
