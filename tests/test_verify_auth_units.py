@@ -320,9 +320,8 @@ def test_a_ca_file_that_cannot_be_read_when_loaded_is_a_usage_error(monkeypatch,
         _probe(monkeypatch, "--ca-file", str(ca))
 
 
-def test_a_bosh_session_is_created_within_one_timeout(request):
-    # Creating a session is answered at once (XEP-0124): it gets --timeout, not --timeout plus
-    # the hold a poll may take. This server answers after 1.5 s; --timeout is 1.
+def late_bosh_server(request, *delays: float) -> urllib.parse.SplitResult:
+    """A BOSH server that answers the n-th request on its one connection after delays[n]."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -332,21 +331,37 @@ def test_a_bosh_session_is_created_within_one_timeout(request):
     def late():
         conn, _ = listener.accept()
         with conn:
-            conn.recv(65536)
-            time.sleep(1.5)
-            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n"
-            conn.sendall(head.encode() + body)
+            conn.settimeout(5)
+            for delay in delays:
+                conn.recv(65536)
+                time.sleep(delay)
+                head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n"
+                conn.sendall(head.encode() + body)
 
     server = threading.Thread(target=late, daemon=True)
     server.start()
-    url = urllib.parse.urlsplit(f"http://127.0.0.1:{listener.getsockname()[1]}/http-bind")
-    session = BoshSession(url, Dialer(None, 1.0), "meet.example.com")
+    request.addfinalizer(lambda: server.join(5))
+    return urllib.parse.urlsplit(f"http://127.0.0.1:{listener.getsockname()[1]}/http-bind")
+
+
+def test_a_bosh_session_is_created_within_one_timeout(request):
+    # Creating a session is answered at once (XEP-0124): it gets --timeout, not --timeout plus
+    # the hold a poll may take. This server answers after 1.5 s; --timeout is 1.
+    session = BoshSession(late_bosh_server(request, 1.5), Dialer(None, 1.0), "meet.example.com")
     started = time.monotonic()
     with pytest.raises(EndpointError, match="timed out"):
         session.open(Deadline(10))
     assert time.monotonic() - started < 1.4
     session.close()
-    server.join(5)
+
+
+def test_a_bosh_session_is_ended_within_one_timeout(request):
+    # So is ending one: a server slow to answer the terminate costs --timeout, no more.
+    session = BoshSession(late_bosh_server(request, 0, 1.5), Dialer(None, 1.0), "meet.example.com")
+    session.open(Deadline(10))
+    started = time.monotonic()
+    session.close()  # never raises: the session is over for the probe either way
+    assert time.monotonic() - started < 1.4
 
 
 class _ScriptedServer:
@@ -488,3 +503,21 @@ def test_a_get_answered_with_no_http_is_an_endpoint_error(request, answer, says)
         net.get(Dialer(None, 5.0), url, Deadline(10))
     thread.join(10)
     assert not thread.is_alive()
+
+
+# RFC 1035: a name is at most 253 characters written out (255 bytes on the wire), and a label
+# at most 63; a final dot does not count.
+LONGEST = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])
+
+
+@pytest.mark.parametrize(
+    ("name", "accepted"),
+    [(LONGEST, True), (LONGEST + ".", True), (LONGEST + "d", False), ("a" * 64 + ".org", False)],
+)
+def test_a_domain_of_up_to_253_characters_is_accepted(name, accepted):
+    assert len(LONGEST) == 253
+    if accepted:
+        assert cli.fqdn(name, "--domain") == LONGEST
+    else:
+        with pytest.raises(cli.UsageError, match="--domain .* is not a fully qualified domain"):
+            cli.fqdn(name, "--domain")
