@@ -36,6 +36,7 @@ BAD_OPTIONS = [
     (["--closed-ports", "5222,abc"], "--closed-ports"),
     (["--closed-ports", "0"], "--closed-ports"),
     (["--closed-ports", "70000"], "--closed-ports"),
+    (["--closed-ports", "65536"], "--closed-ports"),
     (["--closed-ports", ""], "--closed-ports"),
     (["--ca-env", "1-NOT-A-NAME"], "--ca-env"),
     (["--ca-env", "TEST_CA", "--insecure"], "--ca-env"),
@@ -521,3 +522,7 @@ def test_a_domain_of_up_to_253_characters_is_accepted(name, accepted):
     else:
         with pytest.raises(cli.UsageError, match="--domain .* is not a fully qualified domain"):
             cli.fqdn(name, "--domain")
+
+
+def test_closed_ports_are_1_to_65535():
+    assert cli.ports("1, 65535,1") == (1, 65535)

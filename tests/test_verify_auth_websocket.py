@@ -231,13 +231,19 @@ def test_a_close_from_the_server_is_answered_and_reported(serve, payload, says, 
         peer.upgrade()
         peer.send_frame(CLOSE, payload)
         seen["answer"] = peer.read_frame()
+        peer.sock.settimeout(5)
+        seen["after"] = peer.sock.recv(64)
+        done.set()
 
+    done = threading.Event()
     ws = connect(serve(script))
     with pytest.raises(Closed) as closed:
         receive(ws)
     assert str(closed.value) == f"WebSocket closed by the server {says}"
     assert closed.value.code == code
     ws.close()  # nothing more to say: the close handshake is done
+    assert done.wait(10)
+    assert seen["after"] == b"", "the client sent more after the closing handshake"
     # The answer echoes the code (RFC 6455 section 5.5.1), and no reason; without a code, an
     # empty body (a one-byte body is not a valid close, so it is not echoed).
     echoed = b"" if code is None else struct.pack("!H", code)
@@ -258,6 +264,27 @@ def test_close_waits_for_the_server_and_is_bounded(serve):
     ws.close()
     assert time.monotonic() - started < TIMEOUT + 0.5
     assert seen["close"] == (True, CLOSE, True, struct.pack("!H", 1000))
+
+
+def test_close_answered_by_the_server_ends_without_a_second_close(serve):
+    # RFC 6455 section 5.5.1: once both sides sent a close frame, the connection just ends; the
+    # server's answer to ours is not a close to answer again.
+    seen = {}
+    done = threading.Event()
+
+    def script(peer):
+        peer.read_request()
+        peer.upgrade()
+        seen["close"] = peer.read_frame()
+        peer.send_frame(CLOSE, struct.pack("!H", 1000))
+        peer.sock.settimeout(5)
+        seen["after"] = peer.sock.recv(64)
+        done.set()
+
+    connect(serve(script)).close()
+    assert done.wait(10)
+    assert seen["close"] == (True, CLOSE, True, struct.pack("!H", 1000))
+    assert seen["after"] == b"", "the client sent more after the closing handshake"
 
 
 def test_a_frame_whose_first_two_bytes_arrive_apart_is_read_whole(serve):
