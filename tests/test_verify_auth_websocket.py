@@ -11,18 +11,11 @@ import time
 
 import pytest
 from support import SCRIPTS
-from websocket_standin import GUID
+from websocket_standin import CLOSE, CONTINUATION, GUID, PING, PONG, TEXT
 
 sys.path.insert(0, str(SCRIPTS))  # the tools import as packages of scripts/
 from verify_auth.net import Deadline, Dialer, EndpointError, SessionTerminated  # noqa: E402
-from verify_auth.websocket import (  # noqa: E402
-    CLOSE,
-    CONTINUATION,
-    PING,
-    TEXT,
-    Closed,
-    WebSocket,
-)
+from verify_auth.websocket import Closed, WebSocket  # noqa: E402
 from verify_auth.websocket_upgrade import UpgradeRefused  # noqa: E402
 from verify_auth.xmpp_websocket import FRAMING_NS, WebSocketSession  # noqa: E402
 
@@ -183,11 +176,11 @@ def test_pings_are_answered_and_fragments_joined(serve):
     ws = connect(serve(script))
     assert receive(ws) == b"<message/>"
     assert receive(ws) == b"<done/>"
-    # Opcode 0xA is a pong (RFC 6455 section 5.5.3), written out rather than imported.
+    # Pongs (RFC 6455 section 5.5.3), the opcode as the stand-in writes it out.
     assert seen["pongs"] == [
-        (True, 0xA, True, b"are you there"),
-        (True, 0xA, True, b"x" * 125),
-        (True, 0xA, True, b"still"),
+        (True, PONG, True, b"are you there"),
+        (True, PONG, True, b"x" * 125),
+        (True, PONG, True, b"still"),
     ]
 
 

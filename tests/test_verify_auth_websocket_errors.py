@@ -11,10 +11,11 @@ import time
 
 import pytest
 from support import SCRIPTS
+from websocket_standin import CLOSE, CONTINUATION, TEXT
 
 sys.path.insert(0, str(SCRIPTS))  # the tools import as packages of scripts/
 from verify_auth.net import Deadline, Dialer, EndpointError, SessionTerminated  # noqa: E402
-from verify_auth.websocket import CLOSE, CONTINUATION, TEXT, WebSocket  # noqa: E402
+from verify_auth.websocket import WebSocket  # noqa: E402
 from verify_auth.websocket_upgrade import UpgradeRefused  # noqa: E402
 from verify_auth.xmpp_websocket import FRAMING_NS, WebSocketSession  # noqa: E402
 

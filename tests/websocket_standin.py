@@ -12,6 +12,9 @@ import struct
 import threading
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+# RFC 6455 section 5.2's opcodes, written out here rather than imported from the probe, so that
+# a changed constant there is seen.
+CONTINUATION, TEXT, CLOSE, PING, PONG = 0x0, 0x1, 0x8, 0x9, 0xA
 WAIT = 5.0  # no step of a script may block longer than this
 
 
