@@ -6,6 +6,7 @@ A probe that took a malformed SCRAM exchange for a login, or a fake "success" fo
 server knows the account, would report a deployment as secure when it is not."""
 
 import base64
+import re
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -52,6 +53,13 @@ def answered_scram() -> ScramSha1:
 # --- the mechanisms' first messages ----------------------------------------------------------
 
 
+def test_scram_sha1_matches_the_rfc_5802_example():
+    scram = rfc_scram()
+    assert scram.initial() == f"n,,n=user,r={RFC_NONCE}".encode()
+    assert scram.respond(RFC_SERVER_FIRST) == RFC_CLIENT_FINAL
+    scram.check_success(f"v={RFC_SIGNATURE}".encode())
+
+
 def test_plain_sends_nul_user_nul_password():
     # RFC 4616: authzid (empty), NUL, authcid, NUL, password; nothing else.
     assert Plain("user", "pencil").initial() == b"\0user\0pencil"
@@ -91,7 +99,13 @@ def test_a_challenge_to_a_mechanism_that_has_none_is_refused(mechanism):
 @pytest.mark.parametrize(
     ("challenge", "says"),
     [
+        (b"r=someone-elses-nonce,s=QSXCR+Q6sek8bf92,i=4096", "does not extend ours"),
+        (b"r=abc,s=QSXCR+Q6sek8bf92,i=4096", "does not extend ours"),  # ours, echoed back
         (b"r=abcXYZ,s=QSXC,i=0", "asks for 0 SCRAM iterations"),
+        (b"r=abcXYZ,s=QSXC,i=999999999", "asks for 999999999 SCRAM iterations"),
+        (b"r=abcXYZ,s=QSXC,i=1000001", "asks for 1000001 SCRAM iterations"),
+        (b"r=abcXYZ,s=QSXC,i=4096,x", "malformed"),  # an attribute without "="
+        (b"r=abcXYZ,s=QSXC,i=4096,ab=c", "malformed"),  # RFC 5802: names are one letter
         (b"r=abc\xff,s=QSXC,i=1", "not UTF-8"),
         (b"r=abcXYZ,i=4096", "lacks a salt or an iteration count"),
         (b"r=abcXYZ,s=QSXC", "lacks a salt or an iteration count"),
@@ -109,9 +123,9 @@ def test_scram_refuses_a_bad_challenge(challenge, says):
         ScramSha1("user", "pencil", nonce="abc").respond(challenge)
 
 
-def test_scram_takes_a_single_iteration():
-    # The lower end of the accepted range (the upper end is in test_verify_auth_units.py).
-    proof = ScramSha1("user", "pencil", nonce="abc").respond(b"r=abcXYZ,s=QSXC,i=1")
+@pytest.mark.parametrize("rounds", [1, 1_000_000])
+def test_scram_takes_from_one_to_a_million_iterations(rounds):
+    proof = ScramSha1("user", "pencil", nonce="abc").respond(f"r=abcXYZ,s=QSXC,i={rounds}".encode())
     assert proof.startswith(b"c=biws,r=abcXYZ,p=")
 
 
@@ -145,6 +159,7 @@ def test_scram_success_before_any_challenge_is_refused():
         b"v=not base64",
         b"v=",
         b"e=invalid-proof",  # no v= at all: RFC 5802's server error
+        b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAA=",  # a server that does not know the account
     ],
 )
 def test_scram_success_without_a_valid_signature_is_refused(final):
@@ -295,6 +310,31 @@ def test_sasl_data_that_is_not_base64_is_refused(kind):
     expected = pytest.raises(SaslError, match="SASL data is not base64")
     with XmppClient(server, Deadline(5)) as client, expected:
         client.authenticate(Plain("user", "pencil"))
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome"),
+    [
+        (
+            "<iq xmlns='jabber:client' type='result' id='{}'><bind xmlns='" + BIND_NS + "'>"
+            "<jid>guest-1@guest.meet.example.com/verify-auth-1</jid></bind></iq>",
+            "guest-1@guest.meet.example.com/verify-auth-1",
+        ),
+        (
+            "<iq xmlns='jabber:client' type='error' id='{}'><error type='cancel'>"
+            "<not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+            "resource binding failed (not-allowed)",
+        ),
+    ],
+)
+def test_binding_gives_the_servers_jid_or_fails_saying_why(answer, outcome):
+    server = _ScriptedServer(lambda element: [answer.format(element.get("id"))])
+    with XmppClient(server, Deadline(5)) as client:
+        if outcome.startswith("resource binding failed"):
+            with pytest.raises(ProtocolError, match=re.escape(outcome)):
+                client.bind()
+        else:
+            assert client.bind() == outcome == client.jid
 
 
 def bind_and_session(element: ET.Element) -> list[str]:
